@@ -1,0 +1,64 @@
+"""Metric names every sink accepts: MLflow's rules are the strictest, so all names follow them.
+
+MLflow rejects a whole batch for one bad key, and framework tags such as skrl's
+``Reward / Total reward (mean)`` contain characters it refuses. Unknown keys therefore pass
+through a deterministic rewrite, and a registry keeps the rewritten names collision-free.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_LENGTH = 250
+_QUALIFIER = re.compile(r"\s*\(([^()]*)\)")
+_REJECTED = re.compile(r"[^\w.\- /]+")
+_VALID = re.compile(r"[\w.\- /]+")
+
+
+def is_valid(name: str) -> bool:
+    """Whether MLflow (on any platform) accepts *name* as a metric key unchanged."""
+    if not name or len(name) > MAX_LENGTH or not _VALID.fullmatch(name):
+        return False
+    return all(part.strip() == part and part not in {"", ".", ".."} for part in name.split("/"))
+
+
+def sanitize(key: str) -> str:
+    """Rewrite *key* into a valid metric name.
+
+    The rules, applied in order: a parenthesised qualifier becomes a path segment
+    (``Stats / Inference time (ms)`` → ``Stats/Inference time/ms``); whitespace around ``/`` is
+    dropped; every other rejected character run becomes ``_``; empty, ``.`` and ``..`` segments
+    are removed; names over 250 characters keep their first 241 and end in a hash of the key.
+    """
+    if is_valid(key):
+        return key
+    text = _QUALIFIER.sub(lambda match: f"/{match[1]}", key)
+    text = _REJECTED.sub("_", text)
+    parts = [part.strip() for part in text.split("/")]
+    name = "/".join(part for part in parts if part not in {"", ".", ".."}) or "_"
+    if len(name) > MAX_LENGTH:
+        name = _suffixed(name, key)
+    return name
+
+
+def _suffixed(name: str, key: str) -> str:
+    import hashlib  # noqa: PLC0415 - rarely needed; keeps `import metrictap` light
+
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{name[: MAX_LENGTH - 9].rstrip(' /')}-{digest}"
+
+
+class NameRegistry:
+    """Hands out one name per distinct key; a later key that would reuse a name gets a hash suffix."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+
+    def claim(self, name: str, key: str) -> str:
+        """The name under which *key* is emitted, given the *name* its rule asked for."""
+        owner = self._owners.setdefault(name, key)
+        if owner == key:
+            return name
+        unique = _suffixed(name, key)
+        self._owners.setdefault(unique, key)
+        return unique

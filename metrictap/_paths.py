@@ -1,0 +1,47 @@
+"""Dotted paths into live objects, as adapter files spell them (``optimizer.param_groups.0.lr``).
+
+A part indexes a mapping by key, a sequence by position, anything else by attribute, so one
+path reads skrl 2.x's dataclass configs and 1.4.x's dict configs alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+MISSING = object()
+
+
+def resolve(root: object, path: str) -> object:
+    """The object at *path* below *root*, or :data:`MISSING` where any part is absent."""
+    current = root
+    for part in path.split("."):
+        if isinstance(current, Mapping):
+            current = current.get(part, MISSING)
+        elif isinstance(current, Sequence) and not isinstance(current, str) and part.isdigit():
+            index = int(part)
+            current = current[index] if index < len(current) else MISSING
+        else:
+            current = getattr(current, part, MISSING)
+        if current is MISSING:
+            return MISSING
+    return current
+
+
+def first(root: object, paths: Sequence[str], agent: str = "") -> object:
+    """The first of *paths* that resolves (``{agent}`` filled in), indexed by *agent* if it is per-agent."""
+    for path in paths:
+        value = resolve(root, path.replace("{agent}", agent))
+        if value is not MISSING:
+            if agent and isinstance(value, Mapping):
+                value = value.get(agent, MISSING)
+                if value is MISSING:
+                    continue
+            return value
+    return MISSING
+
+
+def expand(path: str, agents: Sequence[str]) -> list[tuple[str, str]]:
+    """``(path, agent)`` pairs: one per agent where *path* contains ``{agent}``, else the path itself."""
+    if "{agent}" not in path:
+        return [(path, "")]
+    return [(path.replace("{agent}", agent), agent) for agent in agents]
