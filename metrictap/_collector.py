@@ -1,0 +1,279 @@
+"""The training-thread half of a tap: observe calls, copy what must be copied, close windows.
+
+Everything here runs inside the framework's own calls, so it does as little as it can: it
+times updates, copies each step's rewards and done flags on their own device (no host sync),
+slices the tag lists the framework appended to, and hands windows to the emitter thread,
+which does the arithmetic, the naming and the delivery.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from metrictap._adapter import Adapter
+from metrictap._every import Every
+from metrictap._paths import MISSING, expand, first, resolve
+from metrictap._patching import ArgumentReader, active
+
+ROWS_PER_CHUNK = 256
+MEASURED = ("timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time")
+
+
+class Rows:
+    """Per-step copies of rewards, done flags and (where the env gives them) success flags."""
+
+    __slots__ = ("dones", "rewards", "successes")
+
+    def __init__(self, rewards: list[Any], dones: list[Any], successes: list[Any] | None) -> None:
+        self.rewards, self.dones, self.successes = rewards, dones, successes
+
+
+class Close:
+    """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures."""
+
+    __slots__ = ("fallback", "hooks", "measured", "slices", "step", "timestamp_ms")
+
+    def __init__(self, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],  # noqa: PLR0913
+                 measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object]) -> None:
+        self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
+        self.measured, self.hooks, self.fallback = measured, hooks, fallback
+
+
+def _row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:
+    """Copy one step's rewards and done flags, flattened to one value per env, without leaving their device."""
+    if isinstance(rewards, Mapping):  # multi-agent: the team's reward; episodes end with the first agent's
+        rewards = sum(rewards.values())
+        terminated, truncated = next(iter(terminated.values())), next(iter(truncated.values()))
+    if hasattr(rewards, "detach"):
+        import torch  # noqa: PLC0415 - only reached for tensors
+
+        return rewards.detach().reshape(-1).clone(), torch.logical_or(terminated, truncated).reshape(-1)
+    import numpy as np  # noqa: PLC0415
+
+    return np.array(rewards, dtype=np.float64).reshape(-1), np.logical_or(terminated, truncated).reshape(-1)
+
+
+class Collector:
+    """Observes one target's update, transition and flush calls for one tap."""
+
+    def __init__(self, adapter: Adapter, target: Any, every: Every, step_axis: str,
+                 post: Callable[[object], None], fail: Callable[[str, BaseException], None]) -> None:
+        self.adapter, self.target, self.every, self.step_axis = adapter, target, every, step_axis
+        self._post, self._fail = post, fail
+        self.updates = self.iterations = self.transitions = self.windows = 0
+        cycle = first(target, adapter.match.cycle)
+        self._cycle = cycle if isinstance(cycle, int) and cycle > 0 else 1
+        self._training_attr = adapter.match.training
+        self._seen: dict[str, tuple[list[Any], int]] = {}
+        self._slices: list[tuple[str, list[Any]]] = []
+        self._hooks: dict[str, list[Any]] = {}
+        self._rewards: list[Any] = []
+        self._dones: list[Any] = []
+        self._successes: list[Any] = []
+        self._num_envs = 0
+        self._timestep = -1
+        self._update_timestep: object = MISSING
+        now = time.perf_counter()
+        self._opened = self._last_update_end = now
+        self._window_iterations = self._window_cycles = self._cycle_steps = 0
+        self._env_steps_opened = self._env_steps = 0
+        self._learning = self._rollout = 0.0
+        self._due = self._dirty = False
+        self.readers: dict[str, ArgumentReader] = {}
+        self.function_hooks: dict[str, list[tuple[str, ArgumentReader | None]]] = {}
+        self.fail = fail
+
+    def bind(self, role: str, method: Callable[..., Any], names: dict[str, str]) -> None:
+        """Prepare to read *names* (role -> argument name) from calls to *method*."""
+        for key, name in names.items():
+            self.readers[f"{role}.{key}"] = ArgumentReader(method, name)
+
+    def on_update(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+        """Wrapper of the learning update: time it and let hooks know which tap is updating."""
+        previous = getattr(active, "collector", None)
+        active.collector = self
+        start = time.perf_counter()
+        try:
+            result = wrapped(*args, **kwargs)
+        finally:
+            active.collector = previous
+        end = time.perf_counter()
+        try:
+            self._after_update(args, kwargs, start, end)
+        except Exception as exc:  # noqa: BLE001 - the tap never breaks training
+            self._fail("update", exc)
+        return result
+
+    def _after_update(self, args: tuple[Any, ...], kwargs: dict[str, Any], start: float, end: float) -> None:
+        self.updates += 1
+        self._dirty = True
+        timestep = self.readers["update.step"].read(args, kwargs)
+        if timestep is MISSING or timestep != self._update_timestep:
+            self.iterations += 1
+            self._window_iterations += 1
+            self._rollout += max(0.0, start - self._last_update_end)
+            self._update_timestep = timestep
+        self._learning += end - start
+        self._last_update_end = end
+        if isinstance(timestep, int):
+            self._timestep = timestep
+        self._due = self.every.due(self._window_iterations, end - self._opened)
+
+    def on_transition(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        """Wrapper of the per-step transition record: copy rewards and dones before the framework may alter them."""
+        row = None
+        try:
+            row = self._snapshot(args, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            self._fail("transition", exc)
+        result = wrapped(*args, **kwargs)
+        try:
+            self._after_transition(instance, row, args, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            self._fail("transition", exc)
+        return result
+
+    def _snapshot(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+        read = self.readers
+        rewards, dones = _row(read["transition.rewards"].read(args, kwargs),
+                              read["transition.terminated"].read(args, kwargs),
+                              read["transition.truncated"].read(args, kwargs))
+        success = None
+        if "transition.infos" in read and self.adapter.transition and self.adapter.transition.success:
+            success = self._success(read["transition.infos"].read(args, kwargs))
+        return rewards, dones, success
+
+    def _success(self, infos: object) -> Any:
+        if not isinstance(infos, Mapping) or self.adapter.transition is None:
+            return None
+        for key in self.adapter.transition.success:
+            flags = infos.get(key)
+            if flags is not None:
+                import numpy as np  # noqa: PLC0415
+
+                if hasattr(flags, "detach"):
+                    flags = flags.detach().cpu()
+                values = np.asarray(flags, dtype=np.float64).reshape(-1)
+                mask = infos.get(f"_{key}")
+                return values if mask is None else np.where(np.asarray(mask).reshape(-1), values, np.nan)
+        return None
+
+    def _after_transition(self, instance: Any, row: tuple[Any, Any, Any] | None, args: tuple[Any, ...],
+                          kwargs: dict[str, Any]) -> None:
+        if self._due:
+            self.close()
+        self.transitions += 1
+        self._dirty = True
+        timestep = self.readers["transition.step"].read(args, kwargs)
+        if isinstance(timestep, int):
+            self._timestep = timestep
+        if row is not None:
+            rewards, dones, success = row
+            self._num_envs = len(rewards)
+            self._env_steps += self._num_envs
+            self._rewards.append(rewards)
+            self._dones.append(dones)
+            self._successes.append(success)
+            if len(self._rewards) >= ROWS_PER_CHUNK:
+                self._ship_rows()
+        if self._training_attr and not getattr(instance, self._training_attr, True):
+            self._cycle_steps += 1
+            if self._cycle_steps >= self._cycle:
+                self._cycle_steps = 0
+                self._window_cycles += 1
+                if self.every.due(self._window_cycles, time.perf_counter() - self._opened):
+                    self.close()
+
+    def on_flush(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        """Wrapper of the method that clears the tag lists: read what is new before it goes."""
+        try:
+            self._read_tracking()
+        except Exception as exc:  # noqa: BLE001
+            self._fail("tracking", exc)
+        return wrapped(*args, **kwargs)
+
+    def on_hook(self, name: str, value: object) -> None:
+        """Record one observed value (a KL divergence, a gradient norm) for the current window."""
+        self._hooks.setdefault(name, []).append(value)
+
+    def _read_tracking(self) -> None:
+        tracking = self.adapter.tracking
+        data = resolve(self.target, tracking.attribute) if tracking else MISSING
+        if not isinstance(data, Mapping):
+            return
+        seen = self._seen
+        for tag, values in data.items():
+            known = seen.get(tag)
+            start = known[1] if known is not None and known[0] is values else 0
+            size = len(values)
+            if size > start:
+                self._slices.append((tag, values[start:size]))
+                seen[tag] = (values, size)
+
+    def _ship_rows(self) -> None:
+        if self._rewards:
+            successes = self._successes if any(item is not None for item in self._successes) else None
+            self._post(Rows(self._rewards, self._dones, successes))
+            self._rewards, self._dones, self._successes = [], [], []
+
+    def close(self, *, final: bool = False) -> None:
+        """End the window now: hand everything gathered since the last close to the emitter."""
+        self._due = False
+        if final and not self._dirty:
+            return
+        now = time.perf_counter()
+        self._read_tracking()
+        self._ship_rows()
+        probed = self._probe() if self._window_iterations else {}
+        self._post(Close(self._step(), time.time_ns() // 1_000_000, self._slices, self._measure(now),
+                         self._hooks, probed))
+        self.windows += 1
+        self._slices, self._hooks = [], {}
+        self._opened, self._env_steps_opened = now, self._env_steps
+        self._window_iterations = self._window_cycles = 0
+        self._learning, self._rollout, self._dirty = 0.0, 0.0, False
+
+    def _step(self) -> int:
+        if self.step_axis == "iterations":
+            return self.iterations
+        if self.step_axis == "timesteps":
+            return (self._timestep + 1) * self._num_envs
+        return self._timestep + 1
+
+    def _measure(self, now: float) -> dict[str, float]:
+        measured: dict[str, float] = {}
+        if self._num_envs:
+            measured["timesteps"] = float((self._timestep + 1) * self._num_envs)
+            if now > self._opened and self._env_steps > self._env_steps_opened:
+                measured["fps"] = (self._env_steps - self._env_steps_opened) / (now - self._opened)
+        if self.iterations:
+            measured["iterations"] = float(self.iterations)
+        updates = self._window_iterations
+        if updates:
+            measured["learning_time"] = self._learning / updates
+            measured["rollout_time"] = self._rollout / updates
+            measured["epoch_time"] = (self._learning + self._rollout) / updates
+        return measured
+
+    def _probe(self) -> dict[str, object]:
+        agents = self.agents()
+        values: dict[str, object] = {}
+        for probe in self.adapter.probes:
+            for path in probe.read:
+                for concrete, agent in expand(path, agents):
+                    name = f"{probe.name}/{agent}" if agent else probe.name
+                    if name not in values:
+                        value = resolve(self.target, concrete)
+                        if value is not MISSING:
+                            values[name] = value
+        return values
+
+    def agents(self) -> tuple[str, ...]:
+        """The target's agent ids (multi-agent frameworks), else an empty tuple."""
+        ids = resolve(self.target, self.adapter.match.agents) if self.adapter.match.agents else MISSING
+        return tuple(str(agent) for agent in ids) if isinstance(ids, (list, tuple)) else ()

@@ -1,0 +1,91 @@
+"""The tap's own episode accounting, computed off the training thread from recorded transitions.
+
+skrl's ``Reward / …`` and ``Episode / …`` tags are rolling means that repeat on every step and
+exist only when TensorBoard writing is on. Instead, the training thread records each step's
+rewards and done flags (a copy on the rewards' own device, no host sync), and this module
+replays them in chunks, vectorised over time and envs, to find every finished episode exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+RECENT = 100
+CANONICAL = ("episode_reward", "episode_reward_mean", "episode_length", "episode_length_mean",
+             "cumulative_rewards", "mean_rewards", "success_rate")
+
+
+def to_numpy(rows: list[Any]) -> Any:
+    """Stack per-step rows (tensors on any device, or arrays) into one host float64 array."""
+    import numpy as np  # noqa: PLC0415 - numpy stays out of `import metrictap`
+
+    if hasattr(rows[0], "detach"):
+        import torch  # noqa: PLC0415 - only reached when the rows are tensors
+
+        return torch.stack(rows).detach().to("cpu", torch.float64).numpy()
+    return np.stack([np.asarray(row, dtype=np.float64) for row in rows])
+
+
+class Episodes:
+    """Running per-env returns and lengths, the last 100 finished episodes, and window totals."""
+
+    def __init__(self) -> None:
+        self._return: Any = None
+        self._length: Any = None
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT)
+        self._successes: deque[float] = deque(maxlen=RECENT)
+        self.cumulative = 0.0
+        self._finished: list[tuple[float, float]] = []
+        self._reward_sum = 0.0
+        self._reward_count = 0
+
+    def add(self, rewards: Any, dones: Any, successes: Any = None) -> None:
+        """Account for T steps of N envs: *rewards*, *dones* and optional *successes* (NaN = unknown), each (T, N)."""
+        import numpy as np  # noqa: PLC0415
+
+        steps, envs = rewards.shape
+        if self._return is None or self._return.shape[0] != envs:
+            self._return, self._length = np.zeros(envs), np.zeros(envs)
+        done = dones.astype(bool)
+        running = np.cumsum(rewards, axis=0)
+        index = np.broadcast_to(np.arange(steps)[:, None], (steps, envs))
+        latest = np.maximum.accumulate(np.where(done, index, -1), axis=0)
+        previous = np.vstack([np.full((1, envs), -1), latest[:-1]])
+        base = np.where(previous >= 0, np.take_along_axis(running, np.maximum(previous, 0), axis=0),
+                        -self._return)
+        length = np.where(previous >= 0, index - previous, index + 1 + self._length)
+        finished = list(zip((running - base)[done].tolist(), length[done].tolist(), strict=True))
+        self._finished.extend(finished)
+        self._recent.extend(finished)
+        if successes is not None:
+            flags = successes[done]
+            self._successes.extend(flags[~np.isnan(flags)].tolist())
+        last = latest[-1]
+        ended = last >= 0
+        tail = running[-1] - np.take_along_axis(running, np.maximum(last, 0)[None, :], axis=0)[0]
+        self._return = np.where(ended, tail, self._return + running[-1])
+        self._length = np.where(ended, steps - 1 - last, self._length + steps)
+        total = float(running[-1].sum())
+        self.cumulative += total
+        self._reward_sum += total
+        self._reward_count += steps * envs
+
+    def close(self) -> dict[str, float]:
+        """The canonical episode metrics for the window that ends now, then start a new window."""
+        values: dict[str, float] = {"cumulative_rewards": self.cumulative}
+        if self._finished:
+            values["episode_reward"] = math.fsum(r for r, _ in self._finished) / len(self._finished)
+            values["episode_length"] = math.fsum(n for _, n in self._finished) / len(self._finished)
+        if self._recent:
+            values["episode_reward_mean"] = math.fsum(r for r, _ in self._recent) / len(self._recent)
+            values["episode_length_mean"] = math.fsum(n for _, n in self._recent) / len(self._recent)
+        if self._successes:
+            values["success_rate"] = math.fsum(self._successes) / len(self._successes)
+        if self._reward_count:
+            values["mean_rewards"] = self._reward_sum / self._reward_count
+        else:
+            del values["cumulative_rewards"]
+        self._finished, self._reward_sum, self._reward_count = [], 0.0, 0
+        return values

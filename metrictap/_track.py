@@ -1,0 +1,228 @@
+"""``track()`` and :class:`Tap`: patch on entry, collect while training runs, restore exactly on exit."""
+
+from __future__ import annotations
+
+import threading
+import types
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrictap._adapter import Adapter, find_adapter
+from metrictap._collector import MEASURED, Collector
+from metrictap._emitter import Emitter
+from metrictap._episodes import CANONICAL
+from metrictap._every import Every, parse_every
+from metrictap._hooks import install_hooks
+from metrictap._keys import Router
+from metrictap._names import is_valid
+from metrictap._patching import Patches
+from metrictap._selection import Selection
+from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
+from metrictap.sinks import MlflowSink, check_sinks, is_mlflow_module
+
+STEP_AXES = ("timestep", "timesteps", "iterations")
+_tracked: set[int] = set()
+_tracked_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TapStats:
+    """What a tap saw and did. ``points == delivered + pending + sum(dropped.values())`` always holds."""
+
+    updates: int = 0
+    iterations: int = 0
+    transitions: int = 0
+    windows: int = 0
+    points: int = 0
+    delivered: int = 0
+    pending: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def track(target: object, *, sink: object, every: int | str | Every = "balanced",
+          only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
+          adapter: Adapter | None = None, depth: int = 2, strict: bool = False,
+          flush_timeout: float = 10.0) -> Tap:
+    """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
+
+    Args:
+        target: the framework object that learns, e.g. ``runner.agent`` for skrl.
+        sink: the ``mlflow`` module (bound to the run active on entry, or a run started and
+            ended by the tap), an object with ``log_metrics(metrics, step)``, a callable
+            ``(metrics, step)``, or a list of those.
+        every: ``"step"``, ``"balanced"`` (every 10 iterations), ``"rollout"``, an int N,
+            or a duration such as ``"30s"``. Values in between are aggregated, not sampled.
+        only: canonical names or glob patterns to emit; None emits everything.
+        prefix: prepended to every name, e.g. ``"eval/"``.
+        step: the step axis: ``"timestep"`` (the framework's timestep + 1, as skrl's
+            TensorBoard), ``"timesteps"`` (env steps over all envs) or ``"iterations"``.
+        adapter: an :class:`Adapter` for objects no shipped adapter knows.
+        depth: how many levels of nested mappings in tracked values are flattened with ``/``.
+        strict: raise errors of the tap and of sinks instead of logging and counting them.
+        flush_timeout: seconds that leaving the block may wait for undelivered points.
+
+    """
+    return Tap(target, sink=sink, every=every, only=only, prefix=prefix, step=step, adapter=adapter,
+               depth=depth, strict=strict, flush_timeout=flush_timeout)
+
+
+class Tap:
+    """An active or resting tap on one target; create it with :func:`track`."""
+
+    def __init__(self, target: object, *, sink: object, every: int | str | Every, only: Iterable[str] | None,
+                 prefix: str, step: str, adapter: Adapter | None, depth: int, strict: bool,
+                 flush_timeout: float) -> None:
+        self.target, self.every, self.strict = target, parse_every(every), strict
+        self.adapter = find_adapter(target, adapter)
+        self._update_name = next((name for name in self.adapter.update.method if callable(getattr(target, name, None))),
+                                 None)
+        if self._update_name is None:
+            raise UnsupportedTargetError(
+                f"{type(target).__name__} matches the {self.adapter.name} adapter but has none of its update "
+                f"methods {list(self.adapter.update.method)}")
+        self._sinks = check_sinks(sink)
+        if step not in STEP_AXES:
+            raise ValueError(f"step={step!r}; accepted: {', '.join(map(repr, STEP_AXES))}")
+        if prefix and not is_valid(prefix.rstrip("/") or "/"):
+            raise ValueError(f"prefix={prefix!r} is not a valid metric name prefix; use letters, digits, _ - . / and spaces")
+        if not isinstance(depth, int) or depth < 0:
+            raise ValueError(f"depth={depth!r}; accepted: an int >= 0")
+        catalogue = [*CANONICAL, *MEASURED, *(rule.name for rule in self.adapter.keys if rule.name),
+                     *(probe.name for probe in self.adapter.probes), *(hook.name for hook in self.adapter.hooks)]
+        self.selection = Selection(only, catalogue, self.adapter.name)
+        self.prefix, self.step, self.depth, self.flush_timeout = prefix, step, depth, flush_timeout
+        self._errors: Counter[str] = Counter()
+        self._error_lock = threading.Lock()
+        self._first_error: BaseException | None = None
+        self._collector: Collector | None = None
+        self._emitter: Emitter | None = None
+        self._patches = Patches()
+        self._owned_run: Any = None
+
+    def __repr__(self) -> str:
+        state = "active" if self._collector else "resting"
+        return f"<Tap {state} on {type(self.target).__name__} via {self.adapter.name}, every={self.every}>"
+
+    def __enter__(self) -> Tap:
+        with _tracked_lock:
+            if id(self.target) in _tracked:
+                raise AlreadyTrackedError(
+                    f"{type(self.target).__name__} at {id(self.target):#x} is already tracked by an active tap; "
+                    "leave that tap first (one tap per object at a time)")
+            _tracked.add(id(self.target))
+        try:
+            self._start()
+        except BaseException:
+            self._patches.undo()
+            with _tracked_lock:
+                _tracked.discard(id(self.target))
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._errors.clear()
+        self._first_error = None
+        sinks = [self._bind_mlflow(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
+        collector = Collector(self.adapter, self.target, self.every, self.step, self._post, self._fail)
+        router = Router(self.adapter, self.target, collector.agents())
+        self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
+                                on_error=self._fail)
+        update = getattr(self.target, self._update_name)  # type: ignore[arg-type]
+        collector.bind("update", update, {"step": self.adapter.update.step})
+        transition = self.adapter.transition
+        if transition and callable(getattr(self.target, transition.method, None)):
+            collector.bind("transition", getattr(self.target, transition.method), {
+                "rewards": transition.rewards, "terminated": transition.terminated,
+                "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
+            self._patches.method(self.target, transition.method, collector.on_transition)
+        self._patches.method(self.target, self._update_name, collector.on_update)  # type: ignore[arg-type]
+        tracking = self.adapter.tracking
+        if tracking and tracking.flush and callable(getattr(self.target, tracking.flush, None)):
+            self._patches.method(self.target, tracking.flush, collector.on_flush)
+        install_hooks(self.adapter.hooks, self.target, collector, self._patches)
+        self._collector = collector
+        self._emitter.start()
+
+    def _bind_mlflow(self, module: types.ModuleType) -> MlflowSink:
+        if module.active_run() is None:
+            self._owned_run = module.start_run()
+        return MlflowSink.for_active_run()
+
+    def _post(self, message: object) -> None:
+        if self._emitter is not None:
+            self._emitter.post(message)
+
+    def _fail(self, kind: str, exc: BaseException) -> None:
+        with self._error_lock:
+            self._errors[kind] += 1
+            first = self._errors[kind] == 1
+            if self._first_error is None:
+                self._first_error = exc
+        if first:
+            import logging  # noqa: PLC0415 - keeps `import metrictap` light
+
+            logging.getLogger("metrictap").warning("metrictap: %s error, training continues (further %s errors are only counted): %r",
+                           kind, kind, exc, exc_info=exc)
+        if self.strict and threading.current_thread() is not getattr(self._emitter, "_thread", None):
+            raise exc
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: types.TracebackType | None) -> None:
+        collector, emitter = self._collector, self._emitter
+        if collector is None or emitter is None:
+            return
+        self._patches.undo()
+        with _tracked_lock:
+            _tracked.discard(id(self.target))
+        try:
+            collector.close(final=True)
+        except Exception as error:  # noqa: BLE001
+            self._fail("close", error)
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        finished = emitter.close(0.0 if interrupted else self.flush_timeout)
+        if not finished:
+            import logging  # noqa: PLC0415
+
+            logging.getLogger("metrictap").warning("metrictap: %d points were not delivered within %.1f s", emitter.pending,
+                           self.flush_timeout)
+        self._end_owned_run(exc_type)
+        self._last = self.stats
+        self._collector = None
+        if self.strict and exc_type is None and self._first_error is not None:
+            raise self._first_error
+
+    def _end_owned_run(self, exc_type: type[BaseException] | None) -> None:
+        if self._owned_run is None:
+            return
+        import mlflow  # noqa: PLC0415
+
+        status = "FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
+        mlflow.end_run(status)
+        self._owned_run = None
+
+    def start(self) -> Tap:
+        """Enter the tap outside a ``with`` block (notebooks); pair with :meth:`stop`."""
+        return self.__enter__()
+
+    def stop(self) -> None:
+        """Leave the tap: restore the target, flush, and report through :attr:`stats`."""
+        self.__exit__(None, None, None)
+
+    @property
+    def active(self) -> bool:
+        """Whether the target is patched right now."""
+        return self._collector is not None
+
+    @property
+    def stats(self) -> TapStats:
+        """A snapshot of the counters of the current (or last) activation."""
+        collector, emitter = self._collector, self._emitter
+        if collector is None or emitter is None:
+            return getattr(self, "_last", TapStats())
+        return TapStats(updates=collector.updates, iterations=collector.iterations,
+                        transitions=collector.transitions, windows=collector.windows, points=emitter.collected,
+                        delivered=emitter.delivered, pending=emitter.pending, dropped=dict(emitter.dropped),
+                        errors=dict(self._errors))
