@@ -23,6 +23,27 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _boolean(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise AdapterError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise AdapterError(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise AdapterError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+_CONVERTERS: dict[str, Any] = {"tuple[str, ...]": _strings, "bool": _boolean, "float": _number}
+
+
 def _section(cls: type[Any], data: object, where: str) -> Any:
     """Build one frozen spec from a table, refusing keys the schema does not know."""
     if not isinstance(data, dict):
@@ -31,23 +52,8 @@ def _section(cls: type[Any], data: object, where: str) -> Any:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise AdapterError(f"{where} has unknown keys {unknown}; accepted: {sorted(known)}")
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        kind = known[key].type
-        if kind == "tuple[str, ...]":
-            values[key] = _strings(value, f"{where}.{key}")
-        elif kind == "bool":
-            if not isinstance(value, bool):
-                raise AdapterError(f"{where}.{key} must be true or false, got {value!r}")
-            values[key] = value
-        elif kind == "float":
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise AdapterError(f"{where}.{key} must be a number, got {value!r}")
-            values[key] = float(value)
-        elif not isinstance(value, str):
-            raise AdapterError(f"{where}.{key} must be a string, got {value!r}")
-        else:
-            values[key] = value
+    values = {key: _CONVERTERS.get(str(known[key].type), _string)(value, f"{where}.{key}")
+              for key, value in data.items()}
     try:
         return cls(**values)
     except TypeError as exc:
@@ -183,9 +189,9 @@ class Adapter:
                 raise AdapterError(f"{source} lacks the required '{required}'")
         if not isinstance(data["name"], str):
             raise AdapterError(f"{source}: name must be a string, got {data['name']!r}")
-        sections = {key: _section(kind, data[key], f"{source} [{key}]")
+        sections: dict[str, Any] = {key: _section(kind, data[key], f"{source} [{key}]")
                     for key, kind in cls._SECTIONS.items() if key in data}
-        lists = {}
+        lists: dict[str, Any] = {}
         for key, kind in cls._LISTS.items():
             items = data.get(key, [])
             if not isinstance(items, list):

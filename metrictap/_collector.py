@@ -14,8 +14,8 @@ from typing import Any
 
 from metrictap._adapter import Adapter
 from metrictap._every import Every
-from metrictap._paths import MISSING, expand, first, resolve
 from metrictap._patching import ArgumentReader, active
+from metrictap._paths import MISSING, expand, first, resolve
 
 ROWS_PER_CHUNK = 256
 MEASURED = ("timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time")
@@ -35,7 +35,7 @@ class Close:
 
     __slots__ = ("fallback", "hooks", "measured", "slices", "step", "timestamp_ms")
 
-    def __init__(self, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],  # noqa: PLR0913
+    def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
                  measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object]) -> None:
         self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
         self.measured, self.hooks, self.fallback = measured, hooks, fallback
@@ -58,7 +58,7 @@ def _row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:
 class Collector:
     """Observes one target's update, transition and flush calls for one tap."""
 
-    def __init__(self, adapter: Adapter, target: Any, every: Every, step_axis: str,
+    def __init__(self, adapter: Adapter, target: Any, *, every: Every, step_axis: str,
                  post: Callable[[object], None], fail: Callable[[str, BaseException], None]) -> None:
         self.adapter, self.target, self.every, self.step_axis = adapter, target, every, step_axis
         self._post, self._fail = post, fail
@@ -90,7 +90,7 @@ class Collector:
         for key, name in names.items():
             self.readers[f"{role}.{key}"] = ArgumentReader(method, name)
 
-    def on_update(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+    def on_update(self, wrapped: Callable[..., Any], _instance: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> Any:
         """Wrapper of the learning update: time it and let hooks know which tap is updating."""
         previous = getattr(active, "collector", None)
@@ -188,7 +188,7 @@ class Collector:
                 if self.every.due(self._window_cycles, time.perf_counter() - self._opened):
                     self.close()
 
-    def on_flush(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+    def on_flush(self, wrapped: Callable[..., Any], _instance: Any, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
         """Wrapper of the method that clears the tag lists: read what is new before it goes."""
         try:
@@ -230,8 +230,8 @@ class Collector:
         self._read_tracking()
         self._ship_rows()
         probed = self._probe() if self._window_iterations else {}
-        self._post(Close(self._step(), time.time_ns() // 1_000_000, self._slices, self._measure(now),
-                         self._hooks, probed))
+        self._post(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
+                         measured=self._measure(now), hooks=self._hooks, fallback=probed))
         self.windows += 1
         self._slices, self._hooks = [], {}
         self._opened, self._env_steps_opened = now, self._env_steps

@@ -40,11 +40,11 @@ class Emitter:
         self._outbox: list[Batch] = []
         self.collected = self.delivered = 0
         self.dropped: Counter[str] = Counter()
-        self._thread = threading.Thread(target=self._run, name="metrictap-emitter", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="metrictap-emitter", daemon=True)
 
     def start(self) -> None:
         """Start delivering."""
-        self._thread.start()
+        self.thread.start()
 
     def post(self, message: object) -> None:
         """Queue a message from the training thread; never blocks."""
@@ -53,8 +53,8 @@ class Emitter:
     def close(self, timeout: float) -> bool:
         """Deliver everything posted so far, waiting at most *timeout* seconds; True if it all went out."""
         self._queue.put(_STOP)
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
 
     @property
     def pending(self) -> int:
@@ -92,14 +92,14 @@ class Emitter:
 
     def _values(self, close: Close) -> dict[str, float]:
         window = Window(self._depth)
-        for tag, values in close.slices:
+        for tag, items in close.slices:
             route = self._router.route(tag)
             if isinstance(route, str):
                 window.dropped[route] += 1
             else:
-                window.add(route, values)
-        for name, values in close.hooks.items():
-            window.add(Route(name), values)
+                window.add(route, items)
+        for name, items in close.hooks.items():
+            window.add(Route(name), items)
         values = window.values()
         values.update(self._episodes.close())
         values.update(close.measured)
@@ -121,26 +121,36 @@ class Emitter:
         return selected
 
     def _deliver(self) -> None:
-        batches, self._outbox = [b for b in self._outbox if b[2]], []
-        count = sum(len(metrics) for _, _, metrics in batches)
-        if not count:
-            return
-        failed = False
+        batches, self._outbox = [batch for batch in self._outbox if batch[2]], []
+        failed: set[int] = set()
         for sink in self._sinks:
-            try:
-                if hasattr(sink, "log_points"):
-                    sink.log_points([Point(name, value, step, stamp) for step, stamp, metrics in batches
-                                     for name, value in metrics.items()])
-                else:
-                    for step, _, metrics in batches:
-                        sink.log_metrics(metrics, step)
-            except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the others
-                failed = True
-                self._on_error(f"sink {sink!r}", exc)
-        if failed:
-            self.dropped["sink_error"] += count
-        else:
-            self.delivered += count
+            if hasattr(sink, "log_points"):
+                points = [Point(name, value, step, stamp) for step, stamp, metrics in batches
+                          for name, value in metrics.items()]
+                if not self._call(sink, sink.log_points, points):
+                    failed.update(range(len(batches)))
+            else:
+                for index, (step, _, metrics) in enumerate(batches):
+                    if not self._call(sink, sink.log_metrics, metrics, step):
+                        failed.add(index)
+        for index, (_, _, metrics) in enumerate(batches):
+            if index in failed:
+                self.dropped["sink_error"] += len(metrics)
+            else:
+                self.delivered += len(metrics)
+
+    def _call(self, sink: object, method: Callable[..., object], *args: object) -> bool:
+        try:
+            method(*args)
+        except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the others
+            self._on_error(f"sink {_label(sink)}", exc)
+            return False
+        return True
+
+
+def _label(sink: object) -> str:
+    function = getattr(sink, "function", None)
+    return getattr(function, "__name__", None) or type(sink).__name__
 
 
 def _number(value: object) -> float | None:

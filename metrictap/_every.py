@@ -60,5 +60,5 @@ def parse_every(value: object) -> Every:
 
 def _seconds(seconds: float, given: object) -> Every:
     if seconds <= 0:
-        raise ValueError(f"every={given!r} is not a schedule; a duration must be positive")
+        raise ValueError(f"every={given!r} is not a schedule: a duration must be positive; accepted: {CHOICES}")
     return Every(seconds=seconds, label=f"{seconds:g}s")

@@ -12,34 +12,34 @@ from typing import Any
 
 from metrictap._adapter import Hook
 from metrictap._collector import Collector
-from metrictap._paths import MISSING, expand, resolve
 from metrictap._patching import ArgumentReader, Patches, active
+from metrictap._paths import MISSING, expand, resolve
 
 Record = tuple[str, ArgumentReader | None]  # metric name, reader of the argument (None: the return value)
 
 
 def _value(record: Record, args: tuple[Any, ...], kwargs: dict[str, Any], result: object) -> object:
-    name, reader = record
+    _, reader = record
     return result if reader is None else reader.read(args, kwargs)
 
 
 def _function_wrapper(key: str) -> Callable[..., Any]:
-    def observe(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def observe(wrapped: Callable[..., Any], _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
         collector = getattr(active, "collector", None)
         if collector is not None:
-            for record in collector.function_hooks.get(key, ()):
-                try:
+            try:
+                for record in collector.function_hooks.get(key, ()):
                     collector.on_hook(record[0], _value(record, args, kwargs, result))
-                except Exception as exc:  # noqa: BLE001 - the tap never breaks training
-                    collector.fail("hook", exc)
+            except Exception as exc:  # noqa: BLE001 - the tap never breaks training
+                collector.fail("hook", exc)
         return result
 
     return observe
 
 
 def _method_wrapper(collector: Collector, record: Record) -> Callable[..., Any]:
-    def observe(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def observe(wrapped: Callable[..., Any], _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
         if getattr(active, "collector", None) is collector:
             try:

@@ -35,7 +35,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def suffix_reducer(tag: str) -> str:
-    """skrl's writer rule: a ``(min)`` tag reduces by min, ``(max)`` by max, anything else by mean."""
+    """Skrl's writer rule: a ``(min)`` tag reduces by min, ``(max)`` by max, anything else by mean."""
     if tag.endswith("(min)"):
         return "min"
     if tag.endswith("(max)"):
@@ -61,8 +61,11 @@ class Router:
         self._cache: dict[str, Route | str] = {}
 
     def route(self, tag: str) -> Route | str:
-        """The route for *tag*, or why it is dropped: ``"superseded"`` by a rule, or ``"unresolved"``
-        when a rule's ``divide_by`` reads nothing usable on the target."""
+        """The route for *tag*, or why it is dropped.
+
+        The reason is ``"superseded"`` for a rule that drops the tag, or ``"unresolved"`` when a
+        rule's ``divide_by`` reads nothing usable on the target.
+        """
         cached = self._cache.get(tag)
         if cached is None:
             cached = self._cache[tag] = self._resolve(tag)

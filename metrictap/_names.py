@@ -16,7 +16,11 @@ _VALID = re.compile(r"[\w.\- /]+")
 
 
 def is_valid(name: str) -> bool:
-    """Whether MLflow (on any platform) accepts *name* as a metric key unchanged."""
+    """Whether *name* is emitted unchanged.
+
+    That is: MLflow accepts it on every platform, and no path segment is empty, ``.``, ``..``
+    or padded with whitespace.
+    """
     if not name or len(name) > MAX_LENGTH or not _VALID.fullmatch(name):
         return False
     return all(part.strip() == part and part not in {"", ".", ".."} for part in name.split("/"))

@@ -13,8 +13,9 @@ from typing import Any
 
 CONTINUOUS = ("PPO", "A2C", "RPO", "TRPO", "SAC", "TD3", "DDPG")
 DISCRETE = ("PPO", "A2C", "DQN", "DDQN", "CEM")
+MULTI_AGENT = ("IPPO", "MAPPO")
 ALGORITHMS = tuple(dict.fromkeys(CONTINUOUS + DISCRETE))
-ON_POLICY = ("PPO", "A2C", "RPO", "TRPO", "CEM")
+ON_POLICY = ("PPO", "A2C", "RPO", "TRPO", "CEM", *MULTI_AGENT)
 
 
 def _net(token: str, inputs: str = "") -> list[dict[str, Any]]:
@@ -32,30 +33,36 @@ def _models(algorithm: str, discrete: bool, token: str) -> dict[str, Any]:
               "output": "ONE"}
     deterministic = {"class": "DeterministicMixin", "clip_actions": True, "network": _net(token),
                      "output": "ACTIONS"}
-    if algorithm in ("PPO", "A2C", "RPO", "TRPO"):
+    if algorithm in ("PPO", "A2C", "RPO", "TRPO", *MULTI_AGENT):
         roles = {"policy": categorical if discrete else gaussian, "value": value}
     elif algorithm == "CEM":
         roles = {"policy": categorical}
     elif algorithm == "SAC":
-        roles = {"policy": gaussian, **{name: critic for name in
-                                        ("critic_1", "critic_2", "target_critic_1", "target_critic_2")}}
+        critics = ("critic_1", "critic_2", "target_critic_1", "target_critic_2")
+        roles = {"policy": gaussian, **dict.fromkeys(critics, critic)}
     elif algorithm == "TD3":
         roles = {"policy": deterministic, "target_policy": deterministic,
-                 **{name: critic for name in ("critic_1", "critic_2", "target_critic_1", "target_critic_2")}}
+                 **dict.fromkeys(("critic_1", "critic_2", "target_critic_1", "target_critic_2"), critic)}
     elif algorithm == "DDPG":
         roles = {"policy": deterministic, "target_policy": deterministic, "critic": critic, "target_critic": critic}
     else:  # DQN, DDQN
-        network = {"class": "DeterministicMixin", "clip_actions": False, "network": _net(token), "output": "ACTIONS"}
+        network = {"class": "DeterministicMixin", "clip_actions": False, "network": _net(token),
+                   "output": "ACTIONS"}
         roles = {"q_network": network, "target_q_network": network}
     return {"separate": True, **{role: copy.deepcopy(spec) for role, spec in roles.items()}}
 
 
 def _agent(algorithm: str, skrl_major: int, timesteps: int) -> dict[str, Any]:
     preprocessor = "observation_preprocessor" if skrl_major >= 2 else "state_preprocessor"  # noqa: PLR2004
-    if algorithm in ("PPO", "A2C", "RPO", "TRPO"):
-        agent: dict[str, Any] = {"rollouts": 16, "learning_epochs": 4, "mini_batches": 2, "discount_factor": 0.99,
-                                 preprocessor: "RunningStandardScaler", "value_preprocessor": "RunningStandardScaler",
-                                 "rewards_shaper_scale": 0.1}
+    if algorithm in MULTI_AGENT:
+        agent: dict[str, Any] = {"rollouts": 16, "learning_epochs": 4, "mini_batches": 2, "learning_rate": 1e-3,
+                                 "learning_rate_scheduler": "KLAdaptiveLR",
+                                 "learning_rate_scheduler_kwargs": {"kl_threshold": 0.008},
+                                 "entropy_loss_scale": 0.005, "rewards_shaper_scale": 0.1}
+    elif algorithm in ("PPO", "A2C", "RPO", "TRPO"):
+        agent = {"rollouts": 16, "learning_epochs": 4, "mini_batches": 2, "discount_factor": 0.99,
+                 preprocessor: "RunningStandardScaler", "value_preprocessor": "RunningStandardScaler",
+                 "rewards_shaper_scale": 0.1}
         if algorithm != "TRPO":
             agent.update({"learning_rate": 1e-3, "learning_rate_scheduler": "KLAdaptiveLR",
                           "learning_rate_scheduler_kwargs": {"kl_threshold": 0.008}, "grad_norm_clip": 0.5,
@@ -82,7 +89,7 @@ def runner_config(algorithm: str, *, discrete: bool, timesteps: int, skrl_major:
                   checkpoint_interval: int | str = 0) -> dict[str, Any]:
     """A complete skrl Runner configuration for *algorithm* on a discrete or continuous action space."""
     algorithm = algorithm.upper()
-    fits = DISCRETE if discrete else CONTINUOUS
+    fits = DISCRETE if discrete else (*CONTINUOUS, *MULTI_AGENT)
     if algorithm not in fits:
         space = "discrete" if discrete else "continuous"
         raise ValueError(f"algorithm {algorithm!r} does not fit a {space} action space; accepted: {', '.join(fits)}")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 _GLOB = re.compile(r"[*?\[]")
+_GLOB_RUN = re.compile(r"\*+|\?|\[[^]]*\]")
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 
 
@@ -53,7 +54,9 @@ def _check(only: frozenset[str], catalogue: tuple[str, ...], framework: str) -> 
     literal = sorted({entry for entry in catalogue if not _PLACEHOLDER.search(entry)})
     for item in sorted(only):
         if _GLOB.search(item):
-            known = any(fnmatchcase(example, item) for example in examples)
+            instance = _GLOB_RUN.sub("x", item)
+            known = any(fnmatchcase(example, item) for example in examples) or any(
+                fnmatchcase(instance, pattern) for pattern in patterns)
         else:
             known = any(fnmatchcase(item, pattern) or item.startswith(f"{pattern}/") for pattern in patterns)
         if not known:

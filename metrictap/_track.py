@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import types
 from collections import Counter
@@ -44,7 +45,7 @@ class TapStats:
 
 def track(target: object, *, sink: object, every: int | str | Every = "balanced",
           only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
-          adapter: Adapter | None = None, depth: int = 2, strict: bool = False,
+          adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0) -> Tap:
     """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
 
@@ -61,7 +62,9 @@ def track(target: object, *, sink: object, every: int | str | Every = "balanced"
             TensorBoard), ``"timesteps"`` (env steps over all envs) or ``"iterations"``.
         adapter: an :class:`Adapter` for objects no shipped adapter knows.
         depth: how many levels of nested mappings in tracked values are flattened with ``/``.
-        strict: raise errors of the tap and of sinks instead of logging and counting them.
+        strict: raise errors of the tap and of sinks instead of logging and counting them; None
+            reads the environment variable ``METRICTAP_STRICT`` (``1`` turns it on), so that
+            a test suite can run every tap strict.
         flush_timeout: seconds that leaving the block may wait for undelivered points.
 
     """
@@ -73,8 +76,10 @@ class Tap:
     """An active or resting tap on one target; create it with :func:`track`."""
 
     def __init__(self, target: object, *, sink: object, every: int | str | Every, only: Iterable[str] | None,
-                 prefix: str, step: str, adapter: Adapter | None, depth: int, strict: bool,
+                 prefix: str, step: str, adapter: Adapter | None, depth: int, strict: bool | None,
                  flush_timeout: float) -> None:
+        if strict is None:
+            strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
         self.adapter = find_adapter(target, adapter)
         self._update_name = next((name for name in self.adapter.update.method if callable(getattr(target, name, None))),
@@ -87,7 +92,8 @@ class Tap:
         if step not in STEP_AXES:
             raise ValueError(f"step={step!r}; accepted: {', '.join(map(repr, STEP_AXES))}")
         if prefix and not is_valid(prefix.rstrip("/") or "/"):
-            raise ValueError(f"prefix={prefix!r} is not a valid metric name prefix; use letters, digits, _ - . / and spaces")
+            raise ValueError(f"prefix={prefix!r} is not a valid metric name prefix; "
+                             "use letters, digits, _ - . / and spaces")
         if not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth={depth!r}; accepted: an int >= 0")
         catalogue = [*CANONICAL, *MEASURED, *(rule.name for rule in self.adapter.keys if rule.name),
@@ -106,7 +112,7 @@ class Tap:
         state = "active" if self._collector else "resting"
         return f"<Tap {state} on {type(self.target).__name__} via {self.adapter.name}, every={self.every}>"
 
-    def __enter__(self) -> Tap:
+    def __enter__(self) -> Tap:  # noqa: PYI034 - Tap is not meant to be subclassed
         with _tracked_lock:
             if id(self.target) in _tracked:
                 raise AlreadyTrackedError(
@@ -126,7 +132,8 @@ class Tap:
         self._errors.clear()
         self._first_error = None
         sinks = [self._bind_mlflow(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
-        collector = Collector(self.adapter, self.target, self.every, self.step, self._post, self._fail)
+        collector = Collector(self.adapter, self.target, every=self.every, step_axis=self.step, post=self._post,
+                              fail=self._fail)
         router = Router(self.adapter, self.target, collector.agents())
         self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
                                 on_error=self._fail)
@@ -146,7 +153,7 @@ class Tap:
         self._collector = collector
         self._emitter.start()
 
-    def _bind_mlflow(self, module: types.ModuleType) -> MlflowSink:
+    def _bind_mlflow(self, module: Any) -> MlflowSink:
         if module.active_run() is None:
             self._owned_run = module.start_run()
         return MlflowSink.for_active_run()
@@ -156,6 +163,12 @@ class Tap:
             self._emitter.post(message)
 
     def _fail(self, kind: str, exc: BaseException) -> None:
+        """Record an error inside the tap; under ``strict`` raise it too, unless on the emitter thread."""
+        self._record(kind, exc)
+        if self.strict and threading.current_thread() is not getattr(self._emitter, "thread", None):
+            raise exc
+
+    def _record(self, kind: str, exc: BaseException) -> None:
         with self._error_lock:
             self._errors[kind] += 1
             first = self._errors[kind] == 1
@@ -164,10 +177,9 @@ class Tap:
         if first:
             import logging  # noqa: PLC0415 - keeps `import metrictap` light
 
-            logging.getLogger("metrictap").warning("metrictap: %s error, training continues (further %s errors are only counted): %r",
-                           kind, kind, exc, exc_info=exc)
-        if self.strict and threading.current_thread() is not getattr(self._emitter, "_thread", None):
-            raise exc
+            logging.getLogger("metrictap").warning(
+                "metrictap: %s error, training continues (further %s errors are only counted): %r",
+                kind, kind, exc, exc_info=exc)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: types.TracebackType | None) -> None:
@@ -179,18 +191,19 @@ class Tap:
             _tracked.discard(id(self.target))
         try:
             collector.close(final=True)
-        except Exception as error:  # noqa: BLE001
-            self._fail("close", error)
-        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
-        finished = emitter.close(0.0 if interrupted else self.flush_timeout)
+        except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
+            self._record("close", error)
+        try:
+            finished = emitter.close(self.flush_timeout)
+        finally:  # a second Ctrl-C during the flush leaves at once
+            self._end_owned_run(exc_type)
+            self._last = self.stats
+            self._collector = None
         if not finished:
             import logging  # noqa: PLC0415
 
-            logging.getLogger("metrictap").warning("metrictap: %d points were not delivered within %.1f s", emitter.pending,
-                           self.flush_timeout)
-        self._end_owned_run(exc_type)
-        self._last = self.stats
-        self._collector = None
+            logging.getLogger("metrictap").warning("metrictap: %d points were not delivered within %.1f s",
+                                                   emitter.pending, self.flush_timeout)
         if self.strict and exc_type is None and self._first_error is not None:
             raise self._first_error
 

@@ -16,7 +16,7 @@ from typing import Any
 from metrictap._keys import Route, suffix_reducer
 from metrictap._names import sanitize
 
-_REDUCERS: dict[str, Callable[[float, float], float]] = {"min": min, "max": max}
+_REDUCERS: dict[str, Callable[[Iterable[float]], float]] = {"min": min, "max": max}
 
 
 class Window:
@@ -27,7 +27,7 @@ class Window:
         self._sums: dict[str, list[Any]] = {}
         self.dropped: Counter[str] = Counter()
 
-    def add(self, route: Route, values: Iterable[object]) -> None:
+    def add(self, route: Route, values: Iterable[Any]) -> None:
         """Fold *values* of one tag into the window under *route*."""
         items = values if isinstance(values, list) else list(values)
         if not items:
@@ -52,11 +52,11 @@ class Window:
                 entry[2] += count
         else:
             pick = _REDUCERS[reduce]
-            value = pick(numbers) if len(numbers) > 1 else numbers[0]
+            value = pick(numbers)
             if entry is None:
                 self._sums[name] = [reduce, value]
             else:
-                entry[1] = pick(entry[1], value)
+                entry[1] = pick((entry[1], value))
 
     def _add_one(self, name: str, reduce: str, factor: float, value: object, depth: int) -> None:
         if value is None:
@@ -97,7 +97,7 @@ def _as_array(value: object) -> Any:
     import numpy as np  # noqa: PLC0415 - numpy stays out of `import metrictap`
 
     if hasattr(value, "detach"):
-        value = value.detach().cpu()  # type: ignore[attr-defined]
+        value = value.detach().cpu()
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

@@ -26,6 +26,9 @@ class Sink(Protocol):
         """Record *metrics* at *step*."""
 
 
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
+
+
 class Point(NamedTuple):
     """One metric value at one step, timestamped when its window closed (milliseconds since the epoch)."""
 
@@ -49,7 +52,7 @@ class MlflowSink:
     def __init__(self, run_id: str, tracking_uri: str | None = None, *, batch_size: int = 1000) -> None:
         if not isinstance(run_id, str) or not run_id:
             raise ValueError(f"MlflowSink needs a run id string, got {run_id!r}")
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= 1000:
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size={batch_size!r}; accepted: an int from 1 to 1000")
         self.run_id, self.tracking_uri, self.batch_size = run_id, tracking_uri, batch_size
         self._client: Any = None
@@ -118,7 +121,7 @@ def check_sinks(sink: object) -> list[object]:
         raise TypeError(f"sink={sink!r} is empty; accepted: {ACCEPTED}")
     checked: list[object] = []
     for item in items:
-        if is_mlflow_module(item) or isinstance(item, Sink) and not isinstance(item, type):
+        if is_mlflow_module(item) or (isinstance(item, Sink) and not isinstance(item, type)):
             checked.append(item)
         elif callable(item) and not isinstance(item, type):
             checked.append(CallableSink(item))

@@ -1,0 +1,81 @@
+import pytest
+from skrl_runs import make_runner
+
+from metrictap import track
+from metrictap.testing import MemorySink
+
+ROLLOUTS = 16
+
+
+@pytest.fixture
+def ppo():
+    return make_runner("PPO", timesteps=ROLLOUTS * 25 + 5)
+
+
+class TestWindows:
+    def test_step_emits_every_update(self, ppo):
+        """every='step' closes one window per update, on skrl's timestep + 1 axis, plus the partial last one."""
+        sink = MemorySink()
+        with track(ppo.agent, sink=sink, every="step") as tap:
+            ppo.run()
+        steps = [step for step, _ in sink.records]
+        assert steps == [ROLLOUTS * i for i in range(1, 26)] + [ROLLOUTS * 25 + 5]
+        assert tap.stats.windows == 26
+
+    def test_balanced_aggregates_ten_updates(self, ppo):
+        """every='balanced' emits every 10 updates, each value aggregated over its window, not sampled."""
+        sink = MemorySink()
+        with track(ppo.agent, sink=sink, every="balanced"):
+            ppo.run()
+        assert [step for step, _ in sink.records] == [160, 320, 405]
+        assert sink.history("iterations") == [(160, 10.0), (320, 20.0), (405, 25.0)]
+
+    def test_aggregation_matches_the_window(self):
+        """The emitted policy loss is the mean of the per-update losses skrl tracked in that window."""
+        runner = make_runner("PPO", timesteps=ROLLOUTS * 10, write_interval=0)
+        coarse = MemorySink()
+        with track(runner.agent, sink=coarse, every=5):
+            runner.run()
+        losses = runner.agent.tracking_data["Loss / Policy loss"]  # never cleared with write_interval=0
+        assert [value for _, value in coarse.history("policy_loss")] == pytest.approx(
+            [sum(losses[:5]) / 5, sum(losses[5:10]) / 5])
+
+    def test_time_interval(self, ppo):
+        """A duration emits once that much time has passed, at the next update."""
+        sink = MemorySink()
+        with track(ppo.agent, sink=sink, every="1h"):
+            ppo.run()
+        assert len(sink.records) == 1  # only the last, partial window
+
+    @pytest.mark.parametrize(("axis", "expected"), [("timestep", 405), ("timesteps", 405 * 4), ("iterations", 25)])
+    def test_step_axis(self, ppo, axis, expected):
+        """The step axis is skrl's timestep + 1 by default, or env steps, or iterations."""
+        sink = MemorySink()
+        with track(ppo.agent, sink=sink, every="balanced", step=axis):
+            ppo.run()
+        assert sink.records[-1][0] == expected
+
+    def test_timing(self, ppo):
+        """The tap measures fps, counts and per-iteration times itself."""
+        sink = MemorySink()
+        with track(ppo.agent, sink=sink):
+            ppo.run()
+        last = sink.records[-2][1]
+        assert last["timesteps"] == 320 * 4
+        assert last["fps"] > 0
+        assert 0 < last["learning_time"] < last["epoch_time"]
+        assert last["rollout_time"] + last["learning_time"] == pytest.approx(last["epoch_time"])
+
+
+class TestEvaluation:
+    def test_eval_emits_without_updates(self, ppo):
+        """Around runner.run('eval') there are no updates, yet evaluation episodes are emitted under the prefix."""
+        ppo.run()
+        sink = MemorySink()
+        with track(ppo.agent, sink=sink, prefix="eval/", every="balanced") as tap:
+            ppo.run("eval")
+        assert tap.stats.updates == 0
+        assert [step for step, _ in sink.records] == [160, 320, 405]
+        assert {"eval/episode_reward", "eval/episode_reward_mean", "eval/episode_length", "eval/fps"} <= sink.names
+        assert not any(name.endswith("loss") for name in sink.names)
+        assert all(name.startswith("eval/") for name in sink.names)

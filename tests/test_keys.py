@@ -1,0 +1,79 @@
+import pytest
+
+from metrictap._adapter import Adapter, shipped_adapters
+from metrictap._keys import Route, Router, compile_pattern, suffix_reducer
+
+SKRL = next(adapter for adapter in shipped_adapters() if adapter.name == "skrl")
+
+
+class PPO:
+    """A stand-in named like skrl's PPO: the router reads only class names and config values."""
+
+    def __init__(self, entropy_loss_scale: object = 0.01) -> None:
+        self.cfg = {"entropy_loss_scale": entropy_loss_scale}
+
+
+class SAC:
+    def __init__(self) -> None:
+        self.cfg: dict[str, object] = {}
+
+
+class TestSkrlRoutes:
+    @pytest.mark.parametrize(("tag", "route"), [
+        ("Loss / Policy loss", Route("policy_loss")),
+        ("Loss / Q-network loss", Route("value_loss")),
+        ("Learning / Policy learning rate", Route("learning_rate")),
+        ("Q-network / Q1 (max)", Route("q1/max", "max")),
+        ("Target / Target (min)", Route("target_q/min", "min")),
+        ("Stats / Env stepping time (ms)", Route("env_step_time", factor=0.001)),
+        ("Info / Episode_Reward/alive", Route("Episode_Reward/alive")),
+        ("Info / success", Route("info/success")),
+        ("Episode_Reward/alive", Route("Episode_Reward/alive")),
+        ("My custom (thing)", Route("My custom/thing")),
+        ("Reward / Total reward (mean)", "superseded"),
+        ("Episode / Total timesteps (max)", "superseded"),
+    ])
+    def test_routes(self, tag, route):
+        """skrl tags route to canonical names, Isaac Lab names are kept, the superseded are dropped."""
+        assert Router(SKRL, PPO()).route(tag) == route
+
+    def test_entropy_is_derived_for_the_ppo_family(self):
+        """PPO's entropy loss (-scale * entropy) becomes the entropy; SAC's is the temperature loss."""
+        route = Router(SKRL, PPO(0.02)).route("Loss / Entropy loss")
+        assert route == Route("entropy", factor=-50.0)
+        assert Router(SKRL, SAC()).route("Loss / Entropy loss") == Route("entropy_coefficient_loss")
+
+    def test_unresolved_divisor(self):
+        """A zero or missing entropy scale drops the tag rather than emitting a wrong entropy."""
+        assert Router(SKRL, PPO(0)).route("Loss / Entropy loss") == "unresolved"
+
+    def test_multi_agent_suffix(self):
+        """A per-agent tag routes like its single-agent tag, with the agent id as the last segment."""
+        router = Router(SKRL, PPO({"left": 0.5, "right": 0.25}), agents=("left", "right"))
+        assert router.route("Loss / Policy loss (left)") == Route("policy_loss/left")
+        assert router.route("Loss / Entropy loss (right)") == Route("entropy/right", factor=-4.0)
+        assert router.route("Q-network / Q1 (max)") == Route("q1/max", "max")
+
+    def test_passthrough_collision(self):
+        """A passed-through tag that would take a canonical name gets a distinct one."""
+        route = Router(SKRL, PPO()).route("policy_loss ")
+        assert isinstance(route, Route)
+        assert route.name != "policy_loss"
+
+
+def test_patterns():
+    """Placeholders capture one or more characters; everything else is literal."""
+    assert compile_pattern("A ({x})").fullmatch("A (b c)")["x"] == "b c"
+    assert compile_pattern("a.b").fullmatch("axb") is None
+
+
+def test_suffix_reducer():
+    """skrl's writer rule: (min) and (max) tags keep their extreme, others average."""
+    assert [suffix_reducer(tag) for tag in ("x (min)", "x (max)", "x (mean)", "x")] == ["min", "max", "mean", "mean"]
+
+
+def test_plain_adapter_averages():
+    """Without the suffix rule, every tag averages."""
+    adapter = Adapter.from_mapping({"name": "x", "match": {"classes": ["a.B"]}, "update": {"method": "u"},
+                                    "tracking": {"attribute": "t"}})
+    assert Router(adapter, object()).route("x (max)") == Route("x/max")
