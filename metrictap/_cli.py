@@ -1,0 +1,38 @@
+"""The ``metrictap`` command line (also ``python -m metrictap``).
+
+Each command lives in its own module, imported only when it runs, so ``metrictap --help``
+starts without torch, skrl, gymnasium or mlflow. A command module provides
+``add_arguments(parser)`` and ``run(args) -> int``; a :class:`UsageError` it raises ends the
+command with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {}  # name -> (module, one-line summary)
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="metrictap", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, summary) in COMMANDS.items():
+        command = commands.add_parser(name, help=summary, description=summary)
+        command.set_defaults(module=module_name)
+        importlib.import_module(module_name).add_arguments(command)
+    args, extra = parser.parse_known_args(argv)
+    args.extra = extra
+    try:
+        return int(importlib.import_module(args.module).run(args))
+    except UsageError as error:
+        print(f"metrictap {args.command}: error: {error}", file=sys.stderr)  # noqa: T201 - the CLI's own output
+        return 2
+
