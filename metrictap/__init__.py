@@ -9,6 +9,7 @@ Importing metrictap patches nothing and imports neither mlflow, torch, numpy nor
 """
 
 from metrictap._adapter import Adapter
+from metrictap._compat import create_mlflow_logging_wrapper
 from metrictap._every import Every
 from metrictap._track import Tap, TapStats, track
 from metrictap.errors import AdapterError, AlreadyTrackedError, UnsupportedTargetError
@@ -27,5 +28,6 @@ __all__ = [
     "TapStats",
     "UnsupportedTargetError",
     "__version__",
+    "create_mlflow_logging_wrapper",
     "track",
 ]

@@ -2,7 +2,7 @@
 
 Each command lives in its own module, imported only when it runs, so ``metrictap --help``
 starts without torch, skrl, gymnasium or mlflow. A command module provides
-``add_arguments(parser)`` and ``run(args) -> int``; a :class:`UsageError` it raises ends the
+``add_arguments(parser, name)`` and ``run(args) -> int``; a :class:`UsageError` it raises ends the
 command with one line on stderr and exit status 2, never a traceback.
 """
 
@@ -13,7 +13,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS: dict[str, tuple[str, str]] = {}  # name -> (module, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
+    "train": ("metrictap._train", "train an skrl agent (Isaac Lab or gymnasium) with its metrics tapped into MLflow"),
+    "eval": ("metrictap._train", "evaluate an skrl checkpoint and log its episodes into MLflow"),
+}
 
 
 class UsageError(Exception):
@@ -22,12 +25,12 @@ class UsageError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="metrictap", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="metrictap", description="Canonical RL training metrics into MLflow.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, summary) in COMMANDS.items():
         command = commands.add_parser(name, help=summary, description=summary)
         command.set_defaults(module=module_name)
-        importlib.import_module(module_name).add_arguments(command)
+        importlib.import_module(module_name).add_arguments(command, name)
     args, extra = parser.parse_known_args(argv)
     args.extra = extra
     try:

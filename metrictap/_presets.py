@@ -90,6 +90,8 @@ def runner_config(algorithm: str, *, discrete: bool, timesteps: int, skrl_major:
     """A complete skrl Runner configuration for *algorithm* on a discrete or continuous action space."""
     algorithm = algorithm.upper()
     fits = DISCRETE if discrete else (*CONTINUOUS, *MULTI_AGENT)
+    if algorithm not in (*ALGORITHMS, *MULTI_AGENT):
+        raise ValueError(f"unknown algorithm {algorithm!r}; accepted: {', '.join((*ALGORITHMS, *MULTI_AGENT))}")
     if algorithm not in fits:
         space = "discrete" if discrete else "continuous"
         raise ValueError(f"algorithm {algorithm!r} does not fit a {space} action space; accepted: {', '.join(fits)}")

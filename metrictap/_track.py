@@ -43,6 +43,13 @@ class TapStats:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+def selection(adapter: Adapter, only: Iterable[str] | None) -> Selection:
+    """The ``only=`` filter, checked against every name the tap and *adapter* can produce."""
+    catalogue = [*CANONICAL, *MEASURED, *(rule.name for rule in adapter.keys if rule.name),
+                 *(probe.name for probe in adapter.probes), *(hook.name for hook in adapter.hooks)]
+    return Selection(only, catalogue, adapter.name)
+
+
 def track(target: object, *, sink: object, every: int | str | Every = "balanced",
           only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
@@ -82,12 +89,13 @@ class Tap:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
         self.adapter = find_adapter(target, adapter)
-        self._update_name = next((name for name in self.adapter.update.method if callable(getattr(target, name, None))),
-                                 None)
-        if self._update_name is None:
+        methods = self.adapter.update.method
+        method = next((name for name in methods if callable(getattr(target, name, None))), None)
+        if method is None:
             raise UnsupportedTargetError(
                 f"{type(target).__name__} matches the {self.adapter.name} adapter but has none of its update "
                 f"methods {list(self.adapter.update.method)}")
+        self.update_method: str = method
         self._sinks = check_sinks(sink)
         if step not in STEP_AXES:
             raise ValueError(f"step={step!r}; accepted: {', '.join(map(repr, STEP_AXES))}")
@@ -96,9 +104,7 @@ class Tap:
                              "use letters, digits, _ - . / and spaces")
         if not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth={depth!r}; accepted: an int >= 0")
-        catalogue = [*CANONICAL, *MEASURED, *(rule.name for rule in self.adapter.keys if rule.name),
-                     *(probe.name for probe in self.adapter.probes), *(hook.name for hook in self.adapter.hooks)]
-        self.selection = Selection(only, catalogue, self.adapter.name)
+        self.selection = selection(self.adapter, only)
         self.prefix, self.step, self.depth, self.flush_timeout = prefix, step, depth, flush_timeout
         self._errors: Counter[str] = Counter()
         self._error_lock = threading.Lock()
@@ -137,7 +143,7 @@ class Tap:
         router = Router(self.adapter, self.target, collector.agents())
         self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
                                 on_error=self._fail)
-        update = getattr(self.target, self._update_name)  # type: ignore[arg-type]
+        update = getattr(self.target, self.update_method)
         collector.bind("update", update, {"step": self.adapter.update.step})
         transition = self.adapter.transition
         if transition and callable(getattr(self.target, transition.method, None)):
@@ -145,7 +151,7 @@ class Tap:
                 "rewards": transition.rewards, "terminated": transition.terminated,
                 "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
             self._patches.method(self.target, transition.method, collector.on_transition)
-        self._patches.method(self.target, self._update_name, collector.on_update)  # type: ignore[arg-type]
+        self._patches.method(self.target, self.update_method, collector.on_update)
         tracking = self.adapter.tracking
         if tracking and tracking.flush and callable(getattr(self.target, tracking.flush, None)):
             self._patches.method(self.target, tracking.flush, collector.on_flush)
