@@ -77,6 +77,8 @@ def isaaclab3_argv(args: Any) -> list[str]:
         value = getattr(args, flag, None)
         if value is not None:
             argv += [f"--{flag}", str(value)]
+    if getattr(args, "distributed", False):
+        argv.append("--distributed")
     return argv + [item for item in args.extra if item != "--headless"]
 
 

@@ -25,8 +25,12 @@ _SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|sig|signature
 
 
 def default_tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else the embedded store in the working folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    """``MLFLOW_TRACKING_URI`` when set, else the embedded store ``mlflow.db`` in the working folder.
+
+    The path is made absolute: MLflow caches stores by URI, so a relative one would keep
+    pointing at the first folder it was used in.
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath('mlflow.db')}"
 
 
 def redact(uri: str) -> str:

@@ -98,11 +98,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--num_envs {args.num_envs}: must be at least 1")
     uri = args.tracking_uri or default_tracking_uri()
     primary = int(os.environ.get("RANK", "0")) == 0
-    if primary:
-        try:
-            check_store(uri)
-        except ConnectionError as exc:
-            raise UsageError(str(exc)) from None
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
         return _isaaclab3(args, every, only, uri, primary)
@@ -138,8 +133,11 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
         return 0
     try:
         selection(find_adapter(agent), only)
+        check_store(uri)
     except ValueError as exc:
         raise UsageError(str(exc).replace("only= names", "--metrics names")) from None
+    except ConnectionError as exc:
+        raise UsageError(str(exc)) from None
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
                          getattr(args, "run_id", None))
