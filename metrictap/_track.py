@@ -6,7 +6,7 @@ import os
 import threading
 import types
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from metrictap._names import is_valid
 from metrictap._patching import Patches
 from metrictap._selection import Selection
 from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
-from metrictap.sinks import MlflowSink, check_sinks, is_mlflow_module
+from metrictap.sinks import MlflowSink, SinkLike, check_sinks, is_mlflow_module
 
 STEP_AXES = ("timestep", "timesteps", "iterations")
 _tracked: set[int] = set()
@@ -50,7 +50,7 @@ def selection(adapter: Adapter, only: Iterable[str] | None) -> Selection:
     return Selection(only, catalogue, adapter.name)
 
 
-def track(target: object, *, sink: object, every: int | str | Every = "balanced",
+def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every = "balanced",
           only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0) -> Tap:
@@ -82,9 +82,9 @@ def track(target: object, *, sink: object, every: int | str | Every = "balanced"
 class Tap:
     """An active or resting tap on one target; create it with :func:`track`."""
 
-    def __init__(self, target: object, *, sink: object, every: int | str | Every, only: Iterable[str] | None,
-                 prefix: str, step: str, adapter: Adapter | None, depth: int, strict: bool | None,
-                 flush_timeout: float) -> None:
+    def __init__(self, target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every,
+                 only: Iterable[str] | None, prefix: str, step: str, adapter: Adapter | None, depth: int,
+                 strict: bool | None, flush_timeout: float) -> None:
         if strict is None:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict

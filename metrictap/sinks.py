@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
 
 
 @runtime_checkable
@@ -27,6 +27,10 @@ class Sink(Protocol):
 
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
+
+
+MetricsCallable = Callable[[dict[str, float], "int | None"], object]
+SinkLike = Union["Sink", MetricsCallable]
 
 
 class Point(NamedTuple):

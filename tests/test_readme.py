@@ -1,0 +1,39 @@
+"""The README's metric table and the names the code can produce must not drift apart."""
+
+import re
+from pathlib import Path
+
+from metrictap._adapter import shipped_adapters
+from metrictap._collector import MEASURED
+from metrictap._episodes import CANONICAL
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def table_names():
+    names = set()
+    for line in README.splitlines():
+        if line.startswith("| `"):
+            first_cell = line.split(" | ")[0]
+            names.update(re.findall(r"`([^`]+)`", first_cell))
+    return names
+
+
+def test_every_name_is_documented():
+    """Each canonical name, and each name the skrl adapter declares, appears in the README's table."""
+    skrl = next(adapter for adapter in shipped_adapters() if adapter.name == "skrl")
+    declared = {rule.name for rule in skrl.keys if rule.name} | {probe.name for probe in skrl.probes} | {
+        hook.name for hook in skrl.hooks}
+    documented = table_names()
+    for name in {*CANONICAL, *MEASURED, *declared}:
+        pattern = re.sub(r"\{\w+\}", "<", name)
+        assert any(entry == name or entry.startswith(pattern.split("<")[0]) for entry in documented), name
+
+
+def test_documented_tags_exist():
+    """Each skrl tag the table names as a source is matched by a rule of the adapter."""
+    skrl = next(adapter for adapter in shipped_adapters() if adapter.name == "skrl")
+    matches = {re.sub(r" \([^)]*\)$", "", rule.match) for rule in skrl.keys}
+    for tag in re.findall(r"`((?:Loss|Learning|Policy|Q-network|Target|Coefficient|Exploration|Stats) / [^`(]+)",
+                          README):
+        assert tag.strip() in matches or any(tag.startswith(match) for match in matches), tag
