@@ -30,6 +30,7 @@ class TestSkrlRoutes:
         ("Info / success", Route("info/success")),
         ("Episode_Reward/alive", Route("Episode_Reward/alive")),
         ("My custom (thing)", Route("My custom/thing")),
+        ("Loss / Discriminator loss", Route("discriminator_loss")),
         ("Reward / Total reward (mean)", "superseded"),
         ("Episode / Total timesteps (max)", "superseded"),
     ])

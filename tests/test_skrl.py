@@ -2,12 +2,16 @@
 
 import math
 
+import gymnasium as gym
 import pytest
 import skrl
 from mlflow.utils.validation import _validate_metric_name
+from skrl.envs.wrappers.torch import wrap_env
+from skrl.utils.runner.torch import Runner
 from skrl_runs import SKRL_MAJOR, make_runner
 
 from metrictap import track
+from metrictap._presets import runner_config
 from metrictap.testing import MemorySink
 
 EVERYWHERE = {"episode_reward", "episode_reward_mean", "episode_length", "episode_length_mean", "cumulative_rewards",
@@ -64,6 +68,36 @@ def test_update_method_of_this_skrl_line():
         runner.run()
     assert name not in vars(runner.agent)
     assert skrl.__version__.startswith(("2.", "1.4"))
+
+
+class SuccessAtEnd(gym.Wrapper):
+    """Pendulum that reports per-env success flags in infos at episode ends, as robotics envs do."""
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.returns = getattr(self, "returns", 0.0) + float(reward)
+        if terminated or truncated:
+            info["is_success"] = self.returns > -1300.0
+            SUCCESSES.append(info["is_success"])
+            self.returns = 0.0
+        return observation, reward, terminated, truncated, info
+
+
+SUCCESSES: list[bool] = []
+
+
+@pytest.mark.skrl
+def test_success_rate_from_env_flags():
+    """success_rate is the share of successes among the finished episodes, read from the envs' own flags."""
+    SUCCESSES.clear()
+    env = wrap_env(gym.make_vec("Pendulum-v1", num_envs=4, vectorization_mode="sync", wrappers=[SuccessAtEnd]),
+                   wrapper="gymnasium")
+    runner = Runner(env, runner_config("PPO", discrete=False, timesteps=401, skrl_major=SKRL_MAJOR))
+    sink = MemorySink()
+    with track(runner.agent, sink=sink, only={"success_rate"}):
+        runner.run()
+    assert len(SUCCESSES) == 8
+    assert sink.last("success_rate") == pytest.approx(sum(SUCCESSES) / len(SUCCESSES))
 
 
 @pytest.mark.skrl

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import gymnasium as gym
 import pytest
 from mlflow import MlflowClient
 
@@ -67,6 +68,39 @@ class TestTrain:
         run = client.get_run(created.info.run_id)
         assert run.info.status == "RUNNING"
         assert "policy_loss" in run.data.metrics
+
+
+class Crashing(gym.Wrapper):
+    """Pendulum that fails after 100 steps, as a simulator would."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("Pendulum-v1"))
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps > 100:
+            raise RuntimeError("simulator crashed")
+        return self.env.step(action)
+
+
+class TestFailures:
+    def test_crash_ends_failed(self, capfd):
+        """An exception inside training ends the run FAILED, prints its traceback and exits 1."""
+        gym.register("Crashing-v0", entry_point=Crashing, max_episode_steps=200)
+        try:
+            assert main(["train", "--task", "Crashing-v0", "--num_envs", "2", "--timesteps", "400"]) == 1
+        finally:
+            gym.registry.pop("Crashing-v0")
+        (run,) = runs("Crashing-v0")
+        assert run.info.status == "FAILED"
+        assert "simulator crashed" in capfd.readouterr().err
+
+    def test_other_ranks_do_not_log(self, monkeypatch):
+        """In a distributed launch only rank 0 creates the run; other ranks just train."""
+        monkeypatch.setenv("RANK", "1")
+        assert main(["train", "--task", "Pendulum-v1", "--num_envs", "2", "--timesteps", "64"]) == 0
+        assert not os.path.exists("mlflow.db")
 
 
 class TestUserErrors:
