@@ -199,3 +199,24 @@ def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac
         launcher.app.close()
 
     return Training(Runner(env, config), config, "isaaclab-2", args.task, close)
+
+
+def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: no cover - needs Isaac Lab 3
+    """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*."""
+    import wrapt  # noqa: PLC0415
+    from isaaclab_rl.entrypoints.dispatch import run_train_cli  # noqa: PLC0415
+    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+
+    codes: list[int] = []
+
+    def tapped(wrapped: Any, instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        training = Training(instance, instance._cfg, "isaaclab-3", isaaclab3_task(args.task),  # noqa: SLF001
+                            start=lambda _mode: wrapped(*call_args, **kwargs))
+        codes.append(run(training))
+
+    handle = wrapt.wrap_function_wrapper(Runner, "run", tapped)
+    try:
+        run_train_cli(isaaclab3_argv(args))
+    finally:
+        wrapt.unwrap_object(Runner, "run", handle, missing_ok=True)
+    return codes[-1] if codes else 1

@@ -167,6 +167,23 @@ class RunSession:
         self.uploader = Uploader(self.tracking_uri, self.run_id)
         return self.run_id
 
+    def save_config(self, config: Mapping[str, Any], folder: str) -> None:
+        """Write the agent config into *folder*/params (where Isaac Lab puts it) and upload it."""
+        import json  # noqa: PLC0415
+
+        folder = os.path.join(folder, "params")
+        os.makedirs(folder, exist_ok=True)
+        try:
+            import yaml  # noqa: PLC0415
+
+            path, text = os.path.join(folder, "agent.yaml"), yaml.safe_dump(dict(config), sort_keys=False)
+        except (ImportError, ValueError, TypeError):  # no PyYAML, or objects it cannot represent
+            path, text = os.path.join(folder, "agent.json"), json.dumps(config, indent=2, default=repr)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+        if self.uploader is not None:
+            self.uploader.upload(path, "params")
+
     def describe(self) -> str:
         """Where the run is and how to look at it, for the console."""
         uri = redact(self.tracking_uri)
@@ -185,3 +202,27 @@ class RunSession:
         if self._client is not None and not self.joined:
             self._client.set_terminated(self.run_id, status)
         return problems
+
+
+@contextmanager
+def uploading_checkpoints(agent: Any, session: RunSession) -> Iterator[None]:
+    """Upload each checkpoint as skrl writes it, so a crash keeps every checkpoint saved so far."""
+    from metrictap._patching import Patches  # noqa: PLC0415
+
+    directory = os.path.join(str(getattr(agent, "experiment_dir", "")), "checkpoints")
+    patches = Patches()
+
+    def upload_after(wrapped: Any, _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        if session.uploader is not None:
+            session.uploader.upload_new(directory, "checkpoints")
+        return result
+
+    if callable(getattr(agent, "write_checkpoint", None)):
+        patches.method(agent, "write_checkpoint", upload_after)
+    try:
+        yield
+    finally:
+        patches.undo()
+        if session.uploader is not None:
+            session.uploader.upload_new(directory, "checkpoints")

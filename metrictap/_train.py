@@ -23,12 +23,12 @@ from metrictap._backends import (
     choose_backend,
     gymnasium_training,
     isaaclab2_training,
-    isaaclab3_argv,
+    isaaclab3_run,
     isaaclab_major,
 )
 from metrictap._cli import UsageError
 from metrictap._every import parse_every
-from metrictap._runs import RunSession, check_store, default_tracking_uri, flatten, redact
+from metrictap._runs import RunSession, check_store, default_tracking_uri, flatten, redact, uploading_checkpoints
 
 SUMMARY = ("episode_reward_mean", "episode_length_mean", "success_rate", "policy_loss", "value_loss", "critic_loss",
            "fps", "timesteps", "iterations")
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     primary = int(os.environ.get("RANK", "0")) == 0
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
-        return _isaaclab3(args, every, only, uri, primary)
+        return isaaclab3_run(args, lambda training: _run(training, args, every, only, uri=uri, primary=primary))
     import skrl  # noqa: PLC0415
 
     if backend == "gymnasium":
@@ -142,12 +142,12 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
                          getattr(args, "run_id", None))
     session.start(_params(training, args, every), _tags(training))
-    _save_config(training, session)
+    session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()
     status, code = "FAILED", 1
     try:
-        with _sigterm_as_interrupt(), _uploading_checkpoints(agent, session), track(
+        with _sigterm_as_interrupt(), uploading_checkpoints(agent, session), track(
                 agent, sink=[MlflowSink(session.run_id, uri), last], every=every, only=only, prefix=prefix):
             training.run(mode)
         status, code = "FINISHED", 0
@@ -160,26 +160,6 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
             print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
     print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
     return code
-
-
-def _save_config(training: Training, session: RunSession) -> None:
-    """Write the agent config next to skrl's run folder (as Isaac Lab does) and upload it."""
-    import json  # noqa: PLC0415
-
-    folder = os.path.join(str(getattr(training.runner.agent, "experiment_dir", ".")), "params")
-    os.makedirs(folder, exist_ok=True)
-    try:
-        import yaml  # noqa: PLC0415
-
-        path = os.path.join(folder, "agent.yaml")
-        text = yaml.safe_dump(training.config, sort_keys=False)
-    except (ImportError, ValueError, TypeError):  # PyYAML missing, or objects it cannot represent
-        path = os.path.join(folder, "agent.json")
-        text = json.dumps(training.config, indent=2, default=repr)
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(text)
-    if session.uploader is not None:
-        session.uploader.upload(path, "params")
 
 
 def _summary(last: Any, prefix: str) -> str:
@@ -225,47 +205,3 @@ def _redacted_argv() -> list[str]:
     return [redact(item) for item in sys.argv[1:]]
 
 
-@contextlib.contextmanager
-def _uploading_checkpoints(agent: Any, session: RunSession) -> Iterator[None]:
-    """Upload each checkpoint as skrl writes it, so a crash keeps every checkpoint saved so far."""
-    from metrictap._patching import Patches  # noqa: PLC0415
-
-    directory = os.path.join(str(getattr(agent, "experiment_dir", "")), "checkpoints")
-    patches = Patches()
-
-    def upload_after(wrapped: Any, _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = wrapped(*args, **kwargs)
-        if session.uploader is not None:
-            session.uploader.upload_new(directory, "checkpoints")
-        return result
-
-    if callable(getattr(agent, "write_checkpoint", None)):
-        patches.method(agent, "write_checkpoint", upload_after)
-    try:
-        yield
-    finally:
-        patches.undo()
-        if session.uploader is not None:
-            session.uploader.upload_new(directory, "checkpoints")
-
-
-def _isaaclab3(args: argparse.Namespace, every: Any, only: set[str] | None, uri: str,
-               primary: bool) -> int:  # pragma: no cover - needs Isaac Lab 3 and its assets
-    """Isaac Lab 3.x builds the Runner inside its own entry point: tap whatever Runner it runs."""
-    import wrapt  # noqa: PLC0415
-    from isaaclab_rl.entrypoints.dispatch import run_train_cli  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
-
-    codes: list[int] = []
-
-    def tapped_run(wrapped: Any, instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        training = Training(instance, instance._cfg, "isaaclab-3", args.task,  # noqa: SLF001 - the Runner's config
-                            start=lambda _mode: wrapped(*call_args, **kwargs))
-        codes.append(_run(training, args, every, only, uri=uri, primary=primary))
-
-    handle = wrapt.wrap_function_wrapper(Runner, "run", tapped_run)
-    try:
-        run_train_cli(isaaclab3_argv(args))
-    finally:
-        wrapt.unwrap_object(Runner, "run", handle, missing_ok=True)
-    return codes[-1] if codes else 1
