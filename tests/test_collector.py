@@ -4,6 +4,8 @@ from skrl_runs import make_runner
 from metrictap import track
 from metrictap.testing import MemorySink
 
+pytestmark = pytest.mark.skrl
+
 ROLLOUTS = 16
 
 

@@ -5,7 +5,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
+
+pytestmark = pytest.mark.skrl
 
 SNIPPET = """
 import sys
@@ -13,6 +16,8 @@ sys.path.insert(0, {tests!r})
 import mlflow
 from skrl_runs import make_runner
 from metrictap import create_mlflow_logging_wrapper
+
+pytestmark = pytest.mark.skrl
 
 mlflow.set_tracking_uri({store!r})
 mlflow.set_experiment("isaaclab-training")

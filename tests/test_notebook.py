@@ -4,13 +4,11 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "tracking_skrl.ipynb"
 
 
-@pytest.mark.skrl
 def test_notebook_runs(tmp_path):
     """Every cell executes, and the last one shows the episode reward curve read back from MLflow."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)

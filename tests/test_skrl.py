@@ -14,6 +14,8 @@ from metrictap import track
 from metrictap._presets import runner_config
 from metrictap.testing import MemorySink
 
+pytestmark = pytest.mark.skrl
+
 EVERYWHERE = {"episode_reward", "episode_reward_mean", "episode_length", "episode_length_mean", "cumulative_rewards",
               "mean_rewards", "timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time",
               "learning_rate"}
@@ -38,7 +40,6 @@ EXPECTED = {
 TIMESTEPS = {"CEM": 600, "DQN": 600, "DDQN": 600}
 
 
-@pytest.mark.skrl
 @pytest.mark.parametrize("algorithm", sorted(EXPECTED))
 def test_canonical_names(algorithm):
     """Training each algorithm emits the canonical metrics it can produce, on valid names, finite, without errors."""
@@ -58,7 +59,6 @@ def test_canonical_names(algorithm):
     assert stats.points == stats.delivered + stats.pending + sum(stats.dropped.values())
 
 
-@pytest.mark.skrl
 def test_update_method_of_this_skrl_line():
     """skrl 2.x is tapped through keyword-only update, 1.4.x through positional _update."""
     runner = make_runner("PPO", timesteps=32)
@@ -86,7 +86,6 @@ class SuccessAtEnd(gym.Wrapper):
 SUCCESSES: list[bool] = []
 
 
-@pytest.mark.skrl
 def test_success_rate_from_env_flags():
     """success_rate is the share of successes among the finished episodes, read from the envs' own flags."""
     SUCCESSES.clear()
@@ -100,7 +99,6 @@ def test_success_rate_from_env_flags():
     assert sink.last("success_rate") == pytest.approx(sum(SUCCESSES) / len(SUCCESSES))
 
 
-@pytest.mark.skrl
 def test_episode_rewards_are_exact():
     """Episode returns come from the tap's own accounting: every finished Pendulum episode, not skrl's rolling means."""
     runner = make_runner("PPO", timesteps=401, num_envs=2, write_interval=0)

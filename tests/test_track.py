@@ -5,10 +5,15 @@ import torch
 import wrapt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skrl_runs import make_runner
+from skrl_runs import SKRL_MAJOR, make_runner
 
 from metrictap import AlreadyTrackedError, track
 from metrictap.testing import MemorySink
+
+pytestmark = pytest.mark.skrl
+
+
+UPDATE = "update" if SKRL_MAJOR >= 2 else "_update"
 
 
 def snapshot(obj):
@@ -27,7 +32,7 @@ def unpatched(agent):
     """After training (which changes attribute values) the agent holds no wrapper and its methods are the class's."""
     wrappers = (wrapt.ObjectProxy, wrapt.FunctionWrapper)
     assert not [name for name, value in vars(agent).items() if isinstance(value, wrappers)]
-    for name in ("update", "record_transition", "write_tracking_data"):
+    for name in (UPDATE, "record_transition", "write_tracking_data"):
         assert name not in vars(agent)
         assert getattr(agent, name).__func__ is getattr(type(agent), name)
     return True
@@ -45,7 +50,7 @@ class TestRestore:
         agent = runners[0].agent
         before = state(runners)
         with track(agent, sink=MemorySink()) as tap:
-            assert "update" in vars(agent)
+            assert UPDATE in vars(agent)
             assert "record_transition" in vars(agent)
             assert tap.active
         assert state(runners) == before
@@ -122,12 +127,12 @@ class TestErrors:
         def failing(**kwargs):
             raise boom
 
-        vars(agent)["update"] = failing
+        vars(agent)[UPDATE] = failing
         try:
             with pytest.raises(RuntimeError) as info, track(agent, sink=MemorySink()):
-                agent.update(timestep=0, timesteps=1)
+                getattr(agent, UPDATE)(timestep=0, timesteps=1)
         finally:
-            del vars(agent)["update"]
+            del vars(agent)[UPDATE]
         assert info.value is boom
         assert snapshot(agent) == before
 

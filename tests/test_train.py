@@ -12,6 +12,8 @@ from mlflow import MlflowClient
 
 from metrictap._cli import main
 
+pytestmark = pytest.mark.skrl
+
 
 def store():
     return f"sqlite:///{os.path.abspath('mlflow.db')}"
