@@ -19,6 +19,7 @@ from metrictap._hooks import install_hooks
 from metrictap._keys import Router
 from metrictap._names import is_valid
 from metrictap._patching import Patches
+from metrictap._paths import method_at
 from metrictap._selection import Selection
 from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
 from metrictap.sinks import MlflowSink, check_sinks, is_mlflow_module
@@ -82,9 +83,8 @@ class Tap:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
         self.adapter = find_adapter(target, adapter)
-        self._update_name = next((name for name in self.adapter.update.method if callable(getattr(target, name, None))),
-                                 None)
-        if self._update_name is None:
+        self._update = next(filter(None, (method_at(target, name) for name in self.adapter.update.method)), None)
+        if self._update is None:
             raise UnsupportedTargetError(
                 f"{type(target).__name__} matches the {self.adapter.name} adapter but has none of its update "
                 f"methods {list(self.adapter.update.method)}")
@@ -97,7 +97,8 @@ class Tap:
         if not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth={depth!r}; accepted: an int >= 0")
         catalogue = [*CANONICAL, *MEASURED, *(rule.name for rule in self.adapter.keys if rule.name),
-                     *(probe.name for probe in self.adapter.probes), *(hook.name for hook in self.adapter.hooks)]
+                     *(probe.name for probe in self.adapter.probes),
+                     *(hook.name for hook in self.adapter.hooks if hook.name)]
         self.selection = Selection(only, catalogue, self.adapter.name)
         self.prefix, self.step, self.depth, self.flush_timeout = prefix, step, depth, flush_timeout
         self._errors: Counter[str] = Counter()
@@ -137,18 +138,20 @@ class Tap:
         router = Router(self.adapter, self.target, collector.agents())
         self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
                                 on_error=self._fail)
-        update = getattr(self.target, self._update_name)  # type: ignore[arg-type]
-        collector.bind("update", update, {"step": self.adapter.update.step})
+        owner, name = self._update  # type: ignore[misc]
+        collector.bind("update", getattr(owner, name), {"step": self.adapter.update.step})
         transition = self.adapter.transition
-        if transition and callable(getattr(self.target, transition.method, None)):
-            collector.bind("transition", getattr(self.target, transition.method), {
+        step = method_at(self.target, transition.method) if transition else None
+        if transition and step:
+            collector.bind("transition", getattr(*step), {
                 "rewards": transition.rewards, "terminated": transition.terminated,
                 "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
-            self._patches.method(self.target, transition.method, collector.on_transition)
-        self._patches.method(self.target, self._update_name, collector.on_update)  # type: ignore[arg-type]
+            self._patches.method(*step, collector.on_transition)
+        self._patches.method(owner, name, collector.on_update)
         tracking = self.adapter.tracking
-        if tracking and tracking.flush and callable(getattr(self.target, tracking.flush, None)):
-            self._patches.method(self.target, tracking.flush, collector.on_flush)
+        flush = method_at(self.target, tracking.flush) if tracking and tracking.flush else None
+        if flush:
+            self._patches.method(*flush, collector.on_flush)
         install_hooks(self.adapter.hooks, self.target, collector, self._patches)
         self._collector = collector
         self._emitter.start()
