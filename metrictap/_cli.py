@@ -13,7 +13,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS: dict[str, tuple[str, str]] = {}  # name -> (module, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
+    "names": ("metrictap._catalogue", "print the canonical metric names and where each framework's value comes from"),
+}
 
 
 class UsageError(Exception):
