@@ -102,8 +102,8 @@ class TestOneExperiment:
         """The same five lines log the same canonical names from skrl, rsl_rl and SB3 into one MLflow experiment."""
         skrl, rsl_rl, sb3 = make_skrl_runner("PPO", timesteps=420), make_rsl_rl_runner(), make_model("PPO")
         trainings = {"skrl": (skrl.agent, skrl.run),
-                     "rsl_rl": (rsl_rl, partial(rsl_rl.learn, 8)),
-                     "stable_baselines3": (sb3, partial(sb3.learn, 1024))}
+                     "rsl_rl": (rsl_rl, partial(rsl_rl.learn, 6)),
+                     "stable_baselines3": (sb3, partial(sb3.learn, 768))}
         mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
         try:
             mlflow.set_experiment("pendulum")
