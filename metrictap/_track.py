@@ -83,11 +83,7 @@ class Tap:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
         self.adapter = find_adapter(target, adapter)
-        self._update = next(filter(None, (method_at(target, name) for name in self.adapter.update.method)), None)
-        if self._update is None:
-            raise UnsupportedTargetError(
-                f"{type(target).__name__} matches the {self.adapter.name} adapter but has none of its update "
-                f"methods {list(self.adapter.update.method)}")
+        self._find_update()
         self._sinks = check_sinks(sink)
         if step not in STEP_AXES:
             raise ValueError(f"step={step!r}; accepted: {', '.join(map(repr, STEP_AXES))}")
@@ -108,6 +104,15 @@ class Tap:
         self._emitter: Emitter | None = None
         self._patches = Patches()
         self._owned_run: Any = None
+
+    def _find_update(self) -> tuple[object, str]:
+        """The update method's owner and name, looked up on each entry (the owner may be an attribute's value)."""
+        update = next(filter(None, (method_at(self.target, name) for name in self.adapter.update.method)), None)
+        if update is None:
+            raise UnsupportedTargetError(
+                f"{type(self.target).__name__} matches the {self.adapter.name} adapter but has none of its update "
+                f"methods {list(self.adapter.update.method)}")
+        return update
 
     def __repr__(self) -> str:
         state = "active" if self._collector else "resting"
@@ -138,16 +143,16 @@ class Tap:
         router = Router(self.adapter, self.target, collector.agents())
         self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
                                 on_error=self._fail)
-        owner, name = self._update  # type: ignore[misc]
-        collector.bind("update", getattr(owner, name), {"step": self.adapter.update.step})
+        update = self._find_update()
+        collector.bind("update", getattr(*update), {"step": self.adapter.update.step})
         transition = self.adapter.transition
-        step = method_at(self.target, transition.method) if transition else None
-        if transition and step:
-            collector.bind("transition", getattr(*step), {
+        env_step = method_at(self.target, transition.method) if transition else None
+        if transition and env_step:
+            collector.bind("transition", getattr(*env_step), {
                 "rewards": transition.rewards, "terminated": transition.terminated,
                 "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
-            self._patches.method(*step, collector.on_transition)
-        self._patches.method(owner, name, collector.on_update)
+            self._patches.method(*env_step, collector.on_transition)
+        self._patches.method(*update, collector.on_update)
         tracking = self.adapter.tracking
         flush = method_at(self.target, tracking.flush) if tracking and tracking.flush else None
         if flush:
