@@ -145,3 +145,19 @@ class TestTap:
         assert [step for step, _ in memory.records] == [16, 32, 48]
         assert tap.stats.errors == {"sink broken": 3}
         assert len([record for record in caplog.records if "tracker down" in record.getMessage()]) == 1
+
+    def test_tap_errors_are_contained(self, monkeypatch, caplog):
+        """An error inside the tap's own hooks is counted and logged once, and training goes on."""
+        monkeypatch.delenv("METRICTAP_STRICT")
+        runner = make_runner()
+        tap = track(runner, sink=MemorySink(), every="step")
+
+        def broken(tag, value):
+            raise KeyError(tag)
+
+        with caplog.at_level(logging.WARNING, logger="metrictap"), tap:
+            monkeypatch.setattr(tap._collector, "on_tag", broken)  # the tap's own bug, not rsl_rl's
+            runner.learn(2)
+        assert tap.stats.errors == {"hook": 2}  # one per logger.log call; no episode ended in 32 steps
+        assert runner.current_learning_iteration == 1
+        assert len([record for record in caplog.records if "hook error" in record.getMessage()]) == 1
