@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metrictap._adapter import Adapter
 from metrictap._every import Every
 from metrictap._patching import ArgumentReader, active
 from metrictap._paths import MISSING, expand, first, resolve
+
+if TYPE_CHECKING:
+    from metrictap._hooks import Capture
 
 ROWS_PER_CHUNK = 256
 MEASURED = ("timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time")
@@ -42,10 +45,16 @@ class Close:
 
 
 def _row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:
-    """Copy one step's rewards and done flags, flattened to one value per env, without leaving their device."""
+    """Copy one step's rewards and done flags, flattened to one value per env, without leaving their device.
+
+    A framework that passes no separate truncation flags (*truncated* is MISSING) flags every
+    episode end in *terminated*.
+    """
     if isinstance(rewards, Mapping):  # multi-agent: the team's reward; episodes end with the first agent's
         rewards = sum(rewards.values())
         terminated, truncated = next(iter(terminated.values())), next(iter(truncated.values()))
+    if truncated is MISSING:
+        truncated = terminated
     if hasattr(rewards, "detach"):
         import torch  # noqa: PLC0415 - only reached for tensors
 
@@ -69,6 +78,7 @@ class Collector:
         self._seen: dict[str, tuple[list[Any], int]] = {}
         self._slices: list[tuple[str, list[Any]]] = []
         self._hooks: dict[str, list[Any]] = {}
+        self._tagged: dict[str, list[Any]] = {}
         self._rewards: list[Any] = []
         self._dones: list[Any] = []
         self._successes: list[Any] = []
@@ -82,11 +92,11 @@ class Collector:
         self._learning = self._rollout = 0.0
         self._due = self._dirty = False
         self.readers: dict[str, ArgumentReader] = {}
-        self.function_hooks: dict[str, list[tuple[str, ArgumentReader | None]]] = {}
+        self.function_hooks: dict[str, list[Capture]] = {}
         self.fail = fail
 
     def bind(self, role: str, method: Callable[..., Any], names: dict[str, str]) -> None:
-        """Prepare to read *names* (role -> argument name) from calls to *method*."""
+        """Prepare to read *names* (role -> argument name; an empty name reads MISSING) from calls to *method*."""
         for key, name in names.items():
             self.readers[f"{role}.{key}"] = ArgumentReader(method, name)
 
@@ -139,9 +149,11 @@ class Collector:
 
     def _snapshot(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
         read = self.readers
-        rewards, dones = _row(read["transition.rewards"].read(args, kwargs),
-                              read["transition.terminated"].read(args, kwargs),
-                              read["transition.truncated"].read(args, kwargs))
+        rewards, terminated = read["transition.rewards"].read(args, kwargs), read["transition.terminated"].read(
+            args, kwargs)
+        if rewards is MISSING:  # the framework keeps its own episode statistics: count env steps only
+            return None, terminated, None
+        rewards, dones = _row(rewards, terminated, read["transition.truncated"].read(args, kwargs))
         success = None
         if "transition.infos" in read and self.adapter.transition and self.adapter.transition.success:
             success = self._success(read["transition.infos"].read(args, kwargs))
@@ -169,17 +181,17 @@ class Collector:
         self.transitions += 1
         self._dirty = True
         timestep = self.readers["transition.step"].read(args, kwargs)
-        if isinstance(timestep, int):
-            self._timestep = timestep
+        self._timestep = timestep if isinstance(timestep, int) else self._timestep + 1
         if row is not None:
             rewards, dones, success = row
-            self._num_envs = len(rewards)
+            self._num_envs = len(dones)
             self._env_steps += self._num_envs
-            self._rewards.append(rewards)
-            self._dones.append(dones)
-            self._successes.append(success)
-            if len(self._rewards) >= ROWS_PER_CHUNK:
-                self._ship_rows()
+            if rewards is not None:
+                self._rewards.append(rewards)
+                self._dones.append(dones)
+                self._successes.append(success)
+                if len(self._rewards) >= ROWS_PER_CHUNK:
+                    self._ship_rows()
         if self._training_attr and not getattr(instance, self._training_attr, True):
             self._cycle_steps += 1
             if self._cycle_steps >= self._cycle:
@@ -200,6 +212,11 @@ class Collector:
     def on_hook(self, name: str, value: object) -> None:
         """Record one observed value (a KL divergence, a gradient norm) for the current window."""
         self._hooks.setdefault(name, []).append(value)
+
+    def on_tag(self, tag: str, value: object) -> None:
+        """Record one value of a framework tag seen in a call (routed through the adapter's keys on emission)."""
+        self._tagged.setdefault(tag, []).append(value)
+        self._dirty = True
 
     def _read_tracking(self) -> None:
         tracking = self.adapter.tracking
@@ -230,10 +247,11 @@ class Collector:
         self._read_tracking()
         self._ship_rows()
         probed = self._probe() if self._window_iterations else {}
+        self._slices.extend(self._tagged.items())
         self._post(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
                          measured=self._measure(now), hooks=self._hooks, fallback=probed))
         self.windows += 1
-        self._slices, self._hooks = [], {}
+        self._slices, self._hooks, self._tagged = [], {}, {}
         self._opened, self._env_steps_opened = now, self._env_steps
         self._window_iterations = self._window_cycles = 0
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False

@@ -35,7 +35,7 @@ def create_mlflow_logging_wrapper(agent: Any, mlflow_module: Any, metric_filter:
     """
     tap = track(agent, sink=mlflow_module, every=log_interval, only=metric_filter).start()
     atexit.register(_stop, tap)
-    return getattr(agent, tap.update_method)  # type: ignore[no-any-return]
+    return tap.update_method  # type: ignore[no-any-return]
 
 
 def _stop(tap: Tap) -> None:

@@ -97,4 +97,4 @@ class Router:
         name = sanitize(rule.name.format(**captures))
         if agent:
             name = f"{name}/{sanitize(agent)}"
-        return Route(self._names.claim(name, name), reduce, factor)
+        return Route(self._names.claim(name, name), rule.reduce or reduce, factor)

@@ -1,7 +1,9 @@
 """Dotted paths into live objects, as adapter files spell them (``optimizer.param_groups.0.lr``).
 
 A part indexes a mapping by key, a sequence by position, anything else by attribute, so one
-path reads skrl 2.x's dataclass configs and 1.4.x's dict configs alike.
+path reads skrl 2.x's dataclass configs and 1.4.x's dict configs alike. A method is named
+``name`` on the tracked object itself or ``path:name`` on the object at ``path`` (rsl_rl's
+``alg:update``), so the framework's numbers may live on any object the target reaches.
 """
 
 from __future__ import annotations
@@ -38,6 +40,15 @@ def first(root: object, paths: Sequence[str], agent: str = "") -> object:
                     continue
             return value
     return MISSING
+
+
+def method_at(root: object, reference: str) -> tuple[object, str] | None:
+    """The owner and name of the method *reference* (``name`` or ``path:name``) names below *root*, or None."""
+    path, _, name = reference.rpartition(":")
+    owner = resolve(root, path) if path else root
+    if owner is MISSING or not callable(getattr(owner, name, None)):
+        return None
+    return owner, name
 
 
 def expand(path: str, agents: Sequence[str]) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from metrictap._hooks import install_hooks
 from metrictap._keys import Router
 from metrictap._names import is_valid
 from metrictap._patching import Patches
+from metrictap._paths import method_at
 from metrictap._selection import Selection
 from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
 from metrictap.sinks import MlflowSink, SinkLike, check_sinks, is_mlflow_module
@@ -46,7 +47,7 @@ class TapStats:
 def selection(adapter: Adapter, only: Iterable[str] | None) -> Selection:
     """The ``only=`` filter, checked against every name the tap and *adapter* can produce."""
     catalogue = [*CANONICAL, *MEASURED, *(rule.name for rule in adapter.keys if rule.name),
-                 *(probe.name for probe in adapter.probes), *(hook.name for hook in adapter.hooks)]
+                 *(probe.name for probe in adapter.probes), *(hook.name for hook in adapter.hooks if hook.name)]
     return Selection(only, catalogue, adapter.name)
 
 
@@ -89,13 +90,7 @@ class Tap:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
         self.adapter = find_adapter(target, adapter)
-        methods = self.adapter.update.method
-        method = next((name for name in methods if callable(getattr(target, name, None))), None)
-        if method is None:
-            raise UnsupportedTargetError(
-                f"{type(target).__name__} matches the {self.adapter.name} adapter but has none of its update "
-                f"methods {list(self.adapter.update.method)}")
-        self.update_method: str = method
+        self._find_update()
         self._sinks = check_sinks(sink)
         if step not in STEP_AXES:
             raise ValueError(f"step={step!r}; accepted: {', '.join(map(repr, STEP_AXES))}")
@@ -113,6 +108,15 @@ class Tap:
         self._emitter: Emitter | None = None
         self._patches = Patches()
         self._owned_run: Any = None
+
+    def _find_update(self) -> tuple[object, str]:
+        """The update method's owner and name, looked up on each entry (the owner may be an attribute's value)."""
+        update = next(filter(None, (method_at(self.target, name) for name in self.adapter.update.method)), None)
+        if update is None:
+            raise UnsupportedTargetError(
+                f"{type(self.target).__name__} matches the {self.adapter.name} adapter but has none of its update "
+                f"methods {list(self.adapter.update.method)}")
+        return update
 
     def __repr__(self) -> str:
         state = "active" if self._collector else "resting"
@@ -143,18 +147,20 @@ class Tap:
         router = Router(self.adapter, self.target, collector.agents())
         self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
                                 on_error=self._fail)
-        update = getattr(self.target, self.update_method)
-        collector.bind("update", update, {"step": self.adapter.update.step})
+        update = self._find_update()
+        collector.bind("update", getattr(*update), {"step": self.adapter.update.step})
         transition = self.adapter.transition
-        if transition and callable(getattr(self.target, transition.method, None)):
-            collector.bind("transition", getattr(self.target, transition.method), {
+        env_step = method_at(self.target, transition.method) if transition else None
+        if transition and env_step:
+            collector.bind("transition", getattr(*env_step), {
                 "rewards": transition.rewards, "terminated": transition.terminated,
                 "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
-            self._patches.method(self.target, transition.method, collector.on_transition)
-        self._patches.method(self.target, self.update_method, collector.on_update)
+            self._patches.method(*env_step, collector.on_transition)
+        self._patches.method(*update, collector.on_update)
         tracking = self.adapter.tracking
-        if tracking and tracking.flush and callable(getattr(self.target, tracking.flush, None)):
-            self._patches.method(self.target, tracking.flush, collector.on_flush)
+        flush = method_at(self.target, tracking.flush) if tracking and tracking.flush else None
+        if flush:
+            self._patches.method(*flush, collector.on_flush)
         install_hooks(self.adapter.hooks, self.target, collector, self._patches)
         self._collector = collector
         self._emitter.start()
@@ -229,6 +235,11 @@ class Tap:
     def stop(self) -> None:
         """Leave the tap: restore the target, flush, and report through :attr:`stats`."""
         self.__exit__(None, None, None)
+
+    @property
+    def update_method(self) -> Any:
+        """The target's update method as it is now: the tapped one while the tap is active."""
+        return getattr(*self._find_update())
 
     @property
     def active(self) -> bool:

@@ -2,21 +2,22 @@
 
 This runs on the emitter thread: the training thread only hands over slices of the lists the
 framework appended to. Scalars reduce as skrl's own writer does (mean, or min/max by the
-route); tensors and arrays become ``name/mean``, ``name/std``, ``name/min``, ``name/max``;
-nested mappings flatten with ``/`` down to a set depth.
+route; ``last`` for values that are rolling means already); tensors and arrays become
+``name/mean``, ``name/std``, ``name/min``, ``name/max``; nested mappings flatten with ``/``
+down to a set depth.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from metrictap._keys import Route, suffix_reducer
 from metrictap._names import sanitize
 
-_REDUCERS: dict[str, Callable[[Iterable[float]], float]] = {"min": min, "max": max}
+_REDUCERS: dict[str, Callable[[Sequence[float]], float]] = {"min": min, "max": max, "last": lambda values: values[-1]}
 
 
 class Window:

@@ -13,6 +13,8 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
 
+from metrictap._writer import WriterSink, is_scalar_writer
+
 
 @runtime_checkable
 class Sink(Protocol):
@@ -109,8 +111,9 @@ class CallableSink:
         return self.function(metrics, step)
 
 
-ACCEPTED = ("the mlflow module, an object with log_metrics(metrics, step), "
-            "a callable (metrics, step), or a list of those")
+ACCEPTED = ("the mlflow module, an object with log_metrics(metrics, step), a writer with "
+            "add_scalar(tag, value, global_step) such as TensorBoard's SummaryWriter, a callable (metrics, step) "
+            "such as wandb.log, or a list of those")
 
 
 def is_mlflow_module(sink: object) -> bool:
@@ -127,6 +130,8 @@ def check_sinks(sink: object) -> list[object]:
     for item in items:
         if is_mlflow_module(item) or (isinstance(item, Sink) and not isinstance(item, type)):
             checked.append(item)
+        elif is_scalar_writer(item):
+            checked.append(WriterSink(item))
         elif callable(item) and not isinstance(item, type):
             checked.append(CallableSink(item))
         else:

@@ -1,8 +1,14 @@
 import importlib.resources
+from functools import partial
 
+import mlflow
 import pytest
+from mlflow import MlflowClient
+from rsl_rl_runs import make_runner as make_rsl_rl_runner
+from sb3_runs import make_model
+from skrl_runs import make_runner as make_skrl_runner
 
-from metrictap import Adapter, AdapterError, UnsupportedTargetError
+from metrictap import Adapter, AdapterError, UnsupportedTargetError, track
 from metrictap._adapter import find_adapter, shipped_adapters
 
 MINIMAL = {"name": "mine", "match": {"classes": ["test_adapter.Learner"]}, "update": {"method": "learn"}}
@@ -48,6 +54,16 @@ class TestSchema:
         ({**MINIMAL, "tracking": {"attribute": "x", "reduce": "median"}}, "accepted"),
         ({**MINIMAL, "hooks": [{"name": "h", "target": "no_colon"}]}, "path:method"),
         ({**MINIMAL, "keys": [{"match": "a", "name": "b", "scale": "big"}]}, "must be a number"),
+        ({**MINIMAL, "keys": [{"match": "a", "name": "b", "reduce": "median"}]}, r"accepted: \['mean'"),
+        ({**MINIMAL, "update": {"method": "a:b:c"}}, "not a method reference"),
+        ({**MINIMAL, "transition": {"method": "step", "terminated": ""}}, "flags episode ends"),
+        ({**MINIMAL, "hooks": [{"name": "h", "tag": "key", "target": "a:b"}]}, "exactly one of 'name', 'tag'"),
+        ({**MINIMAL, "hooks": [{"arguments": ["x"], "value": "y", "target": "a:b"}]}, "does not apply"),
+        ({**MINIMAL, "hooks": [{"name": "h", "target": "a:b", "during": "always"}]}, r"accepted: \['update', 'tap'\]"),
+        ({**MINIMAL, "hooks": [{"tag": "k", "target": "a.{agent}:b"}]}, "per-agent target needs 'name'"),
+        ({**MINIMAL, "hooks": [{"name": "h", "target": "a:b", "instance": "x"}]}, "applies to module hooks"),
+        ({**MINIMAL, "hooks": [{"name": "h", "target": "m:C.f", "module": True}]}, "needs 'instance'"),
+        ({**MINIMAL, "hooks": [{"name": "h", "target": "m:f", "module": True, "during": "tap"}]}, "during = 'update'"),
     ])
     def test_rejects_malformed(self, data, message):
         """A malformed adapter is an AdapterError naming the offending key and what is accepted."""
@@ -66,3 +82,43 @@ class TestFindAdapter:
         with pytest.raises(UnsupportedTargetError, match=r"test_adapter\.Learner; known frameworks: .*skrl"):
             find_adapter(Learner())
         assert issubclass(UnsupportedTargetError, TypeError)
+
+    def test_unknown_object_lists_what_to_pass(self):
+        """The error names every shipped framework with the object to pass for it."""
+        with pytest.raises(UnsupportedTargetError) as info:
+            track(Learner(), sink=print)
+        for adapter in shipped_adapters():
+            assert f"{adapter.name} ({adapter.match.hint})" in str(info.value)
+        assert {adapter.name for adapter in shipped_adapters()} == {"skrl", "rsl_rl", "stable_baselines3"}
+
+
+COMPARED = {"policy_loss", "value_loss", "entropy", "learning_rate", "kl_divergence", "grad_norm", "policy_std",
+            "episode_reward_mean", "episode_length_mean", "fps", "rollout_time", "learning_time", "timesteps",
+            "iterations"}
+
+
+class TestOneExperiment:
+    def test_three_frameworks_side_by_side(self, tmp_path):
+        """The same five lines log the same canonical names from skrl, rsl_rl and SB3 into one MLflow experiment."""
+        skrl, rsl_rl, sb3 = make_skrl_runner("PPO", timesteps=420), make_rsl_rl_runner(), make_model("PPO")
+        trainings = {"skrl": (skrl.agent, skrl.run),
+                     "rsl_rl": (rsl_rl, partial(rsl_rl.learn, 6)),
+                     "stable_baselines3": (sb3, partial(sb3.learn, 768))}
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        try:
+            mlflow.set_experiment("pendulum")
+            for framework, (learner, train) in trainings.items():
+                with mlflow.start_run(run_name=framework), track(learner, sink=mlflow, every="balanced", only=COMPARED):
+                    train()
+            experiment = mlflow.get_experiment_by_name("pendulum").experiment_id
+        finally:
+            mlflow.set_tracking_uri(None)
+        client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        runs = client.search_runs([experiment])
+        assert sorted(run.info.run_name for run in runs) == sorted(trainings)
+        for run in runs:
+            assert set(run.data.metrics) == COMPARED, run.info.run_name
+            assert run.info.status == "FINISHED"
+            rewards = client.get_metric_history(run.info.run_id, "episode_reward_mean")
+            assert rewards
+            assert all(-2000.0 < point.value < 0.0 for point in rewards)  # Pendulum's returns are negative

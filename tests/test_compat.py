@@ -17,8 +17,6 @@ import mlflow
 from skrl_runs import make_runner
 from metrictap import create_mlflow_logging_wrapper
 
-pytestmark = pytest.mark.skrl
-
 mlflow.set_tracking_uri({store!r})
 mlflow.set_experiment("isaaclab-training")
 

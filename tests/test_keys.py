@@ -1,7 +1,10 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from metrictap._adapter import Adapter, shipped_adapters
 from metrictap._keys import Route, Router, compile_pattern, suffix_reducer
+from metrictap._window import Window
 
 SKRL = next(adapter for adapter in shipped_adapters() if adapter.name == "skrl")
 
@@ -78,3 +81,19 @@ def test_plain_adapter_averages():
     adapter = Adapter.from_mapping({"name": "x", "match": {"classes": ["a.B"]}, "update": {"method": "u"},
                                     "tracking": {"attribute": "t"}})
     assert Router(adapter, object()).route("x (max)") == Route("x/max")
+
+
+class TestDeclaredReduction:
+    def test_rolling_means_keep_the_last(self):
+        """SB3's rollout/ep_rew_mean is already a last-100 mean: its window keeps the latest, like the tap's own."""
+        sb3 = next(adapter for adapter in shipped_adapters() if adapter.name == "stable_baselines3")
+        assert Router(sb3, object()).route("rollout/ep_rew_mean") == Route("episode_reward_mean", "last")
+        assert Router(sb3, object()).route("train/entropy_loss") == Route("entropy", factor=-1.0)
+
+    @given(st.lists(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=5), min_size=1, max_size=5))
+    def test_last_over_any_slices(self, slices):
+        """However a window's values arrive, a 'last' route emits the final one."""
+        window = Window()
+        for values in slices:
+            window.add(Route("x", "last"), values)
+        assert window.values() == {"x": slices[-1][-1]}
