@@ -37,3 +37,10 @@ def test_documented_tags_exist():
     for tag in re.findall(r"`((?:Loss|Learning|Policy|Q-network|Target|Coefficient|Exploration|Stats) / [^`(]+)",
                           README):
         assert tag.strip() in matches or any(tag.startswith(match) for match in matches), tag
+
+
+def test_framework_table_is_current():
+    """The README's per-framework table is exactly what `metrictap names` prints from the adapter files."""
+    from metrictap._catalogue import markdown  # noqa: PLC0415
+
+    assert markdown(shipped_adapters()) in README
