@@ -62,12 +62,13 @@ def _section(cls: type[Any], data: object, where: str) -> Any:
 
 @dataclass(frozen=True)
 class Match:
-    """Which objects the adapter serves, and how to read their learning state."""
+    """Which objects the adapter serves, how to read their learning state, and where their run's files go."""
 
     classes: tuple[str, ...]
     training: str = ""
     cycle: tuple[str, ...] = ()
     agents: str = ""
+    directory: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS: dict[str, tuple[str, str]] = {}  # name -> (module, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
+    "replay": ("metrictap._replay", "deliver what spools still hold (after an outage or a crash) to their MLflow run"),
+}
 
 
 class UsageError(Exception):
