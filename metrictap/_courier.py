@@ -283,7 +283,12 @@ def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[st
     couriers: list[Courier] = []
     for sink in sinks:
         if isinstance(sink, MlflowSink) and spool is not None:
-            file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
+            try:
+                file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
+            except OSError as exc:
+                raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
+                              "pass spool=<a writable directory>, or spool=False to keep points in memory only"
+                              ) from exc
             couriers.append(SpoolCourier(sink, file, on_error=on_error))
         else:
             couriers.append(MemoryCourier(sink, on_error=on_error))

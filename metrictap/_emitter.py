@@ -78,8 +78,9 @@ class Emitter:
         so that ``collected == delivered + pending + dropped`` holds for what every sink got.
         """
         worst = min(self.couriers, key=lambda courier: courier.delivered)
-        return (self.collected, worst.delivered, max(courier.spooled for courier in self.couriers),
-                self.dropped + worst.dropped)
+        dropped = Counter(dict(self.dropped))  # dict() copies in one step while other threads add reasons
+        dropped.update(dict(worst.dropped))
+        return self.collected, worst.delivered, max(courier.spooled for courier in self.couriers), dropped
 
     @property
     def spool(self) -> str:

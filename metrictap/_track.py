@@ -223,15 +223,15 @@ class Tap:
         finished = False
         try:
             finished = emitter.close(self.flush_timeout, self._run_end(exc_type))
-        finally:  # Ctrl-C during the flush leaves at once, the spool intact
-            self._end_owned_run(exc_type, finished=finished)
+        finally:  # Ctrl-C during the flush leaves at once, the spool intact and named in the warning
             self._last = self.stats
             self._collector = None
-        report = emitter.report(self.flush_timeout)
-        if report:
-            import logging  # noqa: PLC0415
+            report = emitter.report(self.flush_timeout)
+            if report:
+                import logging  # noqa: PLC0415
 
-            logging.getLogger("metrictap").warning("%s", report)
+                logging.getLogger("metrictap").warning("%s", report)
+            self._end_owned_run(exc_type, finished=finished)
         if self.strict and exc_type is None and self._first_error is not None:
             raise self._first_error
 
