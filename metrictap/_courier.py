@@ -187,8 +187,11 @@ class SpoolCourier(Courier):
     def put(self, window: Window) -> None:
         """Buffer the window's points for the spool."""
         step, stamp, metrics = window
-        self._spool.append([Point(name, value, step, stamp) for name, value in metrics.items()])
-        self.handed += len(metrics)
+        points = [Point(name, value, step, stamp) for name, value in metrics.items()]
+        with self._lock:
+            self.handed += len(points)
+            if not self._stopped:  # after the exit deadline the file is closed: such points are reported lost
+                self._spool.append(points)
 
     def flush(self) -> None:
         """Write the buffered points to the spool file, then wake the thread."""
@@ -212,6 +215,7 @@ class SpoolCourier(Courier):
                 self._spool.mark(offset)
 
     def _leave(self, run_end: RunEnd | None) -> None:
+        self.flushed += self._spool.flush()  # windows the emitter handed over since its last flush
         if run_end is not None and run_end[0] == self.sink.run_id:
             self._spool.end_run(run_end[1], time.time_ns() // 1_000_000)
         self._spool.close()  # releases the lock, so that `metrictap replay` may run while this process lives

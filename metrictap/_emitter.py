@@ -91,12 +91,12 @@ class Emitter:
         """One warning about whatever :meth:`close` could not deliver, or an empty string."""
         parts = []
         for courier in self.couriers:
-            if courier.spool and courier.pending_here():
-                parts.append(f"{courier.pending_here()} are kept in {courier.spool} (send them later with: "
+            kept, left = courier.spooled, courier.pending_here() + courier.dropped["exit_timeout"]
+            if kept:
+                parts.append(f"{kept} are kept in {courier.spool} (send them later with: "
                              f"metrictap replay {courier.spool})")
-            elif courier.pending_here() or courier.dropped["exit_timeout"]:
-                parts.append(f"{courier.pending_here() + courier.dropped['exit_timeout']} for {courier.label} "
-                             "are lost")
+            if left > kept:
+                parts.append(f"{left - kept} for {courier.label} are lost")
         return f"metrictap: not every point was delivered within {timeout:g} s: {'; '.join(parts)}" if parts else ""
 
     def _run(self) -> None:

@@ -33,8 +33,9 @@ _tracked_lock = threading.Lock()
 class TapStats:
     """What a tap saw and did. ``points == delivered + pending + sum(dropped.values())`` always holds.
 
-    ``spooled`` of the pending points are in the spool file ``spool`` (which survives a crash and
-    which ``metrictap replay`` delivers); ``spool`` is empty once nothing is left in it.
+    ``spooled`` of the pending points are in the spool file ``spool``, which survives a crash and
+    which ``metrictap replay`` delivers; ``spool`` names it while the tap is active, and after
+    exit only if points remain in it.
     """
 
     updates: int = 0
