@@ -22,7 +22,8 @@ from mlflow_servers import MlflowServer, SilentServer, free_port
 from skrl_runs import make_runner
 
 from metrictap import MlflowSink, track
-from metrictap._courier import MemoryCourier, SpoolCourier
+from metrictap._backlog import MemoryCourier
+from metrictap._courier import SpoolCourier
 from metrictap._spool import Spool
 from metrictap.sinks import CallableSink
 from metrictap.testing import MemorySink

@@ -10,10 +10,7 @@ them visible at most every flush interval (:meth:`Courier.flush`); it never wait
   deadline); a request the store refuses for its content is split in halves until the bad points
   are isolated and dropped as ``invalid``, so one bad name never costs the others. Its memory is
   one request, however long the server is away: the backlog is on disk.
-* A :class:`MemoryCourier` serves any other sink (and an MlflowSink with ``spool=False``): windows
-  wait in memory, at most :data:`BACKLOG` points, the oldest dropped as ``overflow`` beyond that.
-  Sinks that are not MlflowSinks are called once per window and never retried, since calling
-  a foreign sink twice may log twice.
+* A :class:`~metrictap._backlog.MemoryCourier` serves every other sink: see :mod:`metrictap._backlog`.
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ from metrictap.sinks import MlflowSink, Point, RejectedPointsError
 FIRST_WAIT = 0.25  # seconds before the first retry; doubles per failure
 LONGEST_WAIT = 10.0  # so that a server back from an outage is found within seconds
 RETRY_AFTER_CAP = 60.0  # the longest Retry-After header honoured
-BACKLOG = 100_000  # points a memory courier holds before dropping the oldest windows
-Window = tuple[int, int, dict[str, float]]  # step, timestamp in ms, metrics
+Emission = tuple[int, int, dict[str, float]]  # one closed window: step, timestamp in ms, metrics
 RunEnd = tuple[str, str]  # run id, status
 
 
@@ -61,7 +57,7 @@ class Courier:
         """The spool file, while it exists."""
         return ""
 
-    def put(self, window: Window) -> None:
+    def put(self, window: Emission) -> None:
         """Take one window (emitter thread)."""
         raise NotImplementedError
 
@@ -184,7 +180,7 @@ class SpoolCourier(Courier):
         """The spool file, while it exists."""
         return self._path
 
-    def put(self, window: Window) -> None:
+    def put(self, window: Emission) -> None:
         """Buffer the window's points for the spool."""
         step, stamp, metrics = window
         points = [Point(name, value, step, stamp) for name, value in metrics.items()]
@@ -227,76 +223,6 @@ class SpoolCourier(Courier):
         if self.completed:  # otherwise settle() closes it, after recording how the run ends
             self._spool.close(remove=self._remove)
             self._path = "" if self._remove else self._path
-
-
-class MemoryCourier(Courier):
-    """Keeps a bounded backlog of windows in memory: see the module's docstring."""
-
-    def __init__(self, sink: Any, *, on_error: Callable[[str, BaseException], None], backlog: int = BACKLOG) -> None:
-        super().__init__(sink, on_error=on_error)
-        self._windows: deque[Window] = deque()
-        self._backlog, self._held = backlog, 0
-        self._batches = isinstance(sink, MlflowSink)
-
-    def put(self, window: Window) -> None:
-        """Queue the window; beyond the backlog, drop the oldest ones."""
-        with self._lock:
-            self._windows.append(window)
-            self.handed += len(window[2])
-            self._held += len(window[2])
-            while self._held > self._backlog:
-                self._drop(self._windows.popleft(), "overflow")
-
-    def _drop(self, window: Window, reason: str) -> None:
-        self._held -= len(window[2])
-        self.dropped[reason] += len(window[2])
-
-    def _deliver_next(self) -> bool:
-        taken: list[Window] = []
-        size = 0
-        with self._lock:
-            while self._windows:
-                count = len(self._windows[0][2])
-                if taken and (not self._batches or size + count > self.sink.batch_size):
-                    break
-                taken.append(self._windows.popleft())
-                size += count
-            self._held -= size
-        if self._batches:
-            self._send([Point(name, value, step, stamp) for step, stamp, metrics in taken
-                        for name, value in metrics.items()], lambda _: None)
-        elif taken:
-            step, _, metrics = taken[0]
-            try:
-                self.sink.log_metrics(metrics, step)
-            except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the others
-                self._on_error(self.label, exc)
-                self.dropped["sink_error"] += len(metrics)
-            else:
-                self.delivered += len(metrics)
-        return bool(taken)
-
-    def _leave(self, run_end: RunEnd | None) -> None:  # noqa: ARG002 - nothing outlives the process
-        while self._windows:
-            self._drop(self._windows.popleft(), "exit_timeout")
-
-
-def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[str, BaseException], None]
-                 ) -> list[Courier]:
-    """One courier per sink: MLflow sinks write ahead to a new spool in the directory *spool* unless it is None."""
-    couriers: list[Courier] = []
-    for sink in sinks:
-        if isinstance(sink, MlflowSink) and spool is not None:
-            try:
-                file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
-            except OSError as exc:
-                raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
-                              "pass spool=<a writable directory>, or spool=False to keep points in memory only"
-                              ) from exc
-            couriers.append(SpoolCourier(sink, file, on_error=on_error))
-        else:
-            couriers.append(MemoryCourier(sink, on_error=on_error))
-    return couriers
 
 
 def _label(sink: object) -> str:

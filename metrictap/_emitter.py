@@ -177,6 +177,29 @@ class Emitter:
         return selected
 
 
+def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[str, BaseException], None]
+                 ) -> list[Courier]:
+    """One courier per sink: MLflow sinks write ahead to a new spool in the directory *spool* unless it is None."""
+    from metrictap._backlog import MemoryCourier  # noqa: PLC0415 - delivery loads on the first entry into a tap
+    from metrictap._courier import SpoolCourier  # noqa: PLC0415
+    from metrictap._spool import Spool  # noqa: PLC0415
+    from metrictap.sinks import MlflowSink  # noqa: PLC0415
+
+    couriers: list[Courier] = []
+    for sink in sinks:
+        if isinstance(sink, MlflowSink) and spool is not None:
+            try:
+                file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
+            except OSError as exc:
+                raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
+                              "pass spool=<a writable directory>, or spool=False to keep points in memory only"
+                              ) from exc
+            couriers.append(SpoolCourier(sink, file, on_error=on_error))
+        else:
+            couriers.append(MemoryCourier(sink, on_error=on_error))
+    return couriers
+
+
 def _number(value: object) -> float | None:
     try:
         number = float(value.item() if hasattr(value, "item") else value)  # type: ignore[arg-type]

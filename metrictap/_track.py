@@ -12,7 +12,7 @@ from typing import Any
 
 from metrictap._adapter import Adapter, find_adapter
 from metrictap._collector import MEASURED, Collector
-from metrictap._emitter import Emitter
+from metrictap._emitter import Emitter, couriers_for
 from metrictap._episodes import CANONICAL
 from metrictap._every import Every, parse_every
 from metrictap._hooks import install_hooks
@@ -159,8 +159,7 @@ class Tap:
         collector = Collector(self.adapter, self.target, every=self.every, step_axis=self.step, post=self._post,
                               fail=self._fail)
         router = Router(self.adapter, self.target, collector.agents())
-        from metrictap._courier import couriers_for  # noqa: PLC0415 - keeps `import metrictap` light
-        from metrictap._spool import spool_directory  # noqa: PLC0415
+        from metrictap._spool import spool_directory  # noqa: PLC0415 - keeps `import metrictap` light
 
         couriers = couriers_for(sinks, spool_directory(self.spool, self.target, self.adapter), self._record)
         self._emitter = Emitter(router, couriers, self.selection, prefix=f"{self._rank_prefix}{self.prefix}",

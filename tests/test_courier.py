@@ -11,8 +11,9 @@ from mlflow_servers import SilentServer
 from skrl_runs import make_runner
 
 from metrictap import MlflowSink, track
+from metrictap._backlog import MemoryCourier
 from metrictap._cli import main
-from metrictap._courier import MemoryCourier, SpoolCourier
+from metrictap._courier import SpoolCourier
 from metrictap._spool import Spool
 from metrictap.sinks import CallableSink, Point
 
