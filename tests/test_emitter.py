@@ -1,12 +1,11 @@
 import logging
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from children import child_command, child_env, read_until
 from mlflow import MlflowClient
 from mlflow_servers import SilentServer, free_port
 from skrl_runs import make_runner
@@ -14,8 +13,6 @@ from skrl_runs import make_runner
 from metrictap import MlflowSink, track
 from metrictap._spool import Spool
 from metrictap.testing import MemorySink
-
-CHILD = Path(__file__).with_name("training_child.py")
 
 
 def dead_sink(run_id="r"):
@@ -26,13 +23,12 @@ def dead_sink(run_id="r"):
 class TestClose:
     def test_ctrl_c_during_the_flush(self, tmp_path):
         """Ctrl-C while the exit flush waits on a hung server leaves at once, the spool intact."""
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(CHILD.parent)}
         with SilentServer() as silent:
-            child = subprocess.Popen([sys.executable, str(CHILD), "--tracking_uri", silent.uri, "--run_id", "hung",
-                                      "--timesteps", str(16 * 10), "--flush_timeout", "120", "--spool", str(tmp_path)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            child = subprocess.Popen(child_command("--tracking_uri", silent.uri, "--run_id", "hung", "--timesteps",
+                                                   str(16 * 10), "--flush_timeout", "120", "--spool", str(tmp_path)),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
             try:
-                lines = [child.stdout.readline().strip(), child.stdout.readline().strip()]
+                lines = [read_until(child.stdout, b"TRAINING"), read_until(child.stdout, b"LEAVING")]
                 time.sleep(1.0)
                 interrupted = time.monotonic()
                 child.send_signal(signal.SIGINT)

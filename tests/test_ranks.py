@@ -1,10 +1,7 @@
-import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from children import CHILD, child_command, child_env, run_children
 from mlflow import MlflowClient
 from mlflow_servers import free_port
 from skrl_runs import make_runner
@@ -13,33 +10,11 @@ from metrictap import track
 from metrictap._ranks import check_ranks, current_rank, rank_prefix
 from metrictap.testing import MemorySink
 
-CHILD = Path(__file__).with_name("training_child.py")
-
 
 @pytest.fixture(autouse=True)
 def _no_rank(monkeypatch):
     for name in ("RANK", "JAX_RANK", "LOCAL_RANK", "WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
-
-
-def children(commands, env=None):
-    """Run training children at once; their STATS lines, by position."""
-    base = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(CHILD.parent)}
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**base, **(env or [{}] * len(commands))[index]})
-                 for index, command in enumerate(commands)]
-    outputs = []
-    try:
-        for process in processes:
-            out, err = process.communicate(timeout=300)
-            assert process.returncode == 0, err[-3000:]
-            outputs.append(out)
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait(30)
-    return [json.loads(line.split(" ", 1)[1]) for out in outputs for line in out.splitlines()
-            if line.startswith("STATS ")]
 
 
 def names_and_counts(uri, run_id):
@@ -97,9 +72,9 @@ class TestManyWriters:
     def test_four_processes_one_run(self, mlflow_server):
         """Four training processes (RANK 0-3, ranks='all') log into one run on one server at once; nothing is lost."""
         run_id = MlflowClient(mlflow_server.uri).create_run("0").info.run_id
-        command = [sys.executable, str(CHILD), "--tracking_uri", mlflow_server.uri, "--run_id", run_id,
-                   "--ranks", "all", "--timesteps", str(16 * 8), "--flush_timeout", "120"]
-        stats = children([command] * 4, env=[{"RANK": str(rank)} for rank in range(4)])
+        command = child_command("--tracking_uri", mlflow_server.uri, "--run_id", run_id, "--ranks", "all",
+                                "--timesteps", str(16 * 8), "--flush_timeout", "120")
+        stats = run_children([command] * 4, [child_env(RANK=str(rank)) for rank in range(4)])
         assert len(stats) == 4
         counts = names_and_counts(mlflow_server.uri, run_id)
         for rank, one in enumerate(stats):
@@ -115,7 +90,7 @@ class TestManyWriters:
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
                    "127.0.0.1", "--master_port", str(free_port()), str(CHILD), "--torchrun", "--tracking_uri",
                    mlflow_server.uri, "--run_id", run_id, "--timesteps", str(16 * 10), "--spool", str(tmp_path)]
-        stats = children([command])
+        stats = run_children([command], [child_env()])
         assert len(stats) == 2
         emitted = [one for one in stats if one["points"]]
         assert len(emitted) == 1

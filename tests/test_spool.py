@@ -1,12 +1,11 @@
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from children import child_command, child_env, read_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow_servers import free_port
@@ -15,8 +14,6 @@ from skrl_runs import make_runner
 from metrictap._adapter import find_adapter
 from metrictap._spool import Spool, SpoolError, public_uri, spool_directory
 from metrictap.sinks import Point
-
-CHILD = Path(__file__).with_name("training_child.py")
 
 
 def points(count, start=0, name="loss"):
@@ -166,12 +163,11 @@ class TestCrash:
     def test_sigkill_loses_at_most_the_last_interval(self, tmp_path):
         """After SIGKILL mid-training, the spool holds every window closed up to about one flush interval before."""
         dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every point stays in the spool
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(CHILD.parent)}
-        child = subprocess.Popen([sys.executable, str(CHILD), "--tracking_uri", dead, "--run_id", "crashed",
-                                  "--timesteps", "100000", "--spool", str(tmp_path)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        child = subprocess.Popen(child_command("--tracking_uri", dead, "--run_id", "crashed", "--timesteps", "100000",
+                                               "--spool", str(tmp_path)),
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
         try:
-            assert child.stdout.readline().strip() == b"TRAINING"
+            assert read_until(child.stdout, b"TRAINING") == b"TRAINING"
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and _windows(tmp_path) < 30:
                 time.sleep(0.2)
