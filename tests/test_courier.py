@@ -134,21 +134,23 @@ class TestOutages:
     def test_server_killed_and_restarted(self, mlflow_server):
         """A server killed mid-training and restarted on its store receives every point, none twice."""
         run_id = new_run(mlflow_server.uri)
-        runner = make_runner("PPO", timesteps=16 * 60)
+        runner = make_runner("PPO", timesteps=16 * 100)
         tap = track(runner.agent, sink=MlflowSink(run_id, mlflow_server.uri), every="step", strict=False,
                     flush_timeout=120)
-        outage = threading.Thread(target=_outage, args=(tap, mlflow_server))
+        killed_at = []
+        outage = threading.Thread(target=_outage, args=(tap, mlflow_server, killed_at))
         with tap:
             outage.start()
             runner.run()
         outage.join(120)
         stats = tap.stats
+        assert 0 < killed_at[0] < stats.updates  # the server died while training went on
         assert stats.errors  # requests did fail while the server was away
         assert stats.pending == stats.spooled == 0
         assert stats.delivered == stats.points - sum(stats.dropped.values())
         points = stored(mlflow_server.uri, run_id)
         assert len(points) == len(set(points)) == stats.delivered
-        assert sorted({point.step for point in points}) == [16 * i for i in range(1, 61)]
+        assert sorted({point.step for point in points}) == [16 * i for i in range(1, 101)]
 
     def test_server_down_for_the_whole_run(self, mlflow_server, caplog, monkeypatch):
         """With the server down, exit keeps its deadline; the spool keeps every point and the run's end for replay."""
@@ -206,10 +208,11 @@ class TestOutages:
         assert stats.spooled == stats.pending == stats.points - sum(stats.dropped.values()) > expected  # + last window
 
 
-def _outage(tap, server):
+def _outage(tap, server, killed_at):
     deadline = time.monotonic() + 60
     while tap.stats.delivered == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
+    killed_at.append(tap.stats.updates)
     server.kill()
     time.sleep(1.0)
     server.start()
