@@ -65,7 +65,7 @@ class Errors:
 
 
 class TestInvalidPoints:
-    @pytest.mark.parametrize("store", ["local", "server"])
+    @pytest.mark.parametrize("store", ["local", pytest.param("server", marks=pytest.mark.server)])
     def test_good_points_delivered_bad_ones_counted(self, store, local_uri, mlflow_server, tmp_path):
         """Bad names, a negative timestamp and an overflowing step are isolated; every good point arrives once."""
         uri = local_uri if store == "local" else mlflow_server.uri

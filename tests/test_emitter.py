@@ -44,6 +44,7 @@ class TestClose:
         assert Path(spool.path).read_bytes().endswith(b"\n")
         assert spool.count() > 10 * 10  # ten windows, nothing delivered, nothing lost
 
+    @pytest.mark.server
     def test_delivered_in_full_leaves_no_spool(self, mlflow_server, tmp_path):
         """A flush that delivers everything removes the spool, and stats say nothing is pending."""
         run_id = MlflowClient(mlflow_server.uri).create_run("0").info.run_id
