@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
     "train": ("metrictap._train", "train an skrl agent (Isaac Lab or gymnasium) with its metrics tapped into MLflow"),
     "eval": ("metrictap._train", "evaluate an skrl checkpoint and log its episodes into MLflow"),
     "names": ("metrictap._catalogue", "print the canonical metric names and where each framework's value comes from"),
+    "replay": ("metrictap._replay", "deliver what spools still hold (after an outage or a crash) to their MLflow run"),
 }
 
 

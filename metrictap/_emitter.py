@@ -1,9 +1,11 @@
-"""The emitter thread: turns closed windows into named values and delivers them to the sinks.
+"""The emitter thread: turns closed windows into named values and hands them to one courier per sink.
 
-The training thread only posts messages to an unbounded, lock-free queue; everything that
-costs time (episode arithmetic, reductions, naming, filtering, network calls) happens here.
-Deliveries are batched: at most one per ``interval`` seconds, each carrying every window
-closed since the last one, which is what keeps a slow store from slowing training.
+The training thread only posts messages to a lock-free queue; everything that costs time
+(episode arithmetic, reductions, naming, filtering) happens here, and nothing here waits on a
+network, so the queue never backs up behind a slow server: delivery belongs to the couriers
+(:mod:`metrictap._courier`). Each closed window goes to every courier at once (for an MLflow
+sink, into its spool's write buffer); at most every ``interval`` seconds the buffers are written
+out and the couriers woken, which bounds what a crash can lose to one interval.
 """
 
 from __future__ import annotations
@@ -14,71 +16,110 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metrictap._collector import Close, Rows
 from metrictap._episodes import Episodes, to_numpy
 from metrictap._keys import Route, Router
 from metrictap._selection import Selection
 from metrictap._window import Window
-from metrictap.sinks import Point
+
+if TYPE_CHECKING:  # the delivery modules load on the first entry into a tap, not on `import metrictap`
+    from metrictap._courier import Courier, RunEnd
 
 _STOP = object()
-Batch = tuple[int, int, dict[str, float]]  # step, timestamp in ms, metrics
 
 
 class Emitter:
-    """One background thread per tap; all its counters are written by that thread only."""
+    """One background thread per tap, feeding the couriers; its own counters are written by that thread only."""
 
-    def __init__(self, router: Router, sinks: Sequence[Any], selection: Selection, *, prefix: str = "",
-                 depth: int = 2, interval: float = 1.0,
-                 on_error: Callable[[str, BaseException], None]) -> None:
-        self._router, self._sinks, self._selection = router, list(sinks), selection
+    def __init__(self, router: Router, couriers: Sequence[Courier], selection: Selection, *, prefix: str = "",
+                 depth: int = 2, interval: float = 1.0, on_error: Callable[[str, BaseException], None]) -> None:
+        self._router, self.couriers, self._selection = router, list(couriers), selection
         self._prefix, self._depth, self._interval, self._on_error = prefix, depth, interval, on_error
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._episodes = Episodes()
-        self._outbox: list[Batch] = []
-        self.collected = self.delivered = 0
+        self.collected = 0
         self.dropped: Counter[str] = Counter()
         self.thread = threading.Thread(target=self._run, name="metrictap-emitter", daemon=True)
 
     def start(self) -> None:
-        """Start delivering."""
+        """Start processing and delivering."""
+        for courier in self.couriers:
+            courier.thread.start()
         self.thread.start()
 
     def post(self, message: object) -> None:
         """Queue a message from the training thread; never blocks."""
         self._queue.put(message)
 
-    def close(self, timeout: float) -> bool:
-        """Deliver everything posted so far, waiting at most *timeout* seconds; True if it all went out."""
-        self._queue.put(_STOP)
-        self.thread.join(timeout)
-        return not self.thread.is_alive()
+    def close(self, timeout: float, run_end: RunEnd | None = None) -> bool:
+        """Deliver everything posted so far within *timeout* seconds; True if it all went out.
+
+        What is left stays in the spools, together with *run_end* (run id, status) for a run
+        that could not be ended now; an interrupt (Ctrl-C) leaves at once with the spools intact.
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            self._queue.put(_STOP)
+            for courier in self.couriers:
+                courier.close(deadline)
+            self.thread.join(timeout)
+            for courier in self.couriers:
+                courier.join(deadline)
+        finally:
+            settled = [courier.settle(run_end) for courier in self.couriers]  # every one, even after a False
+        return all(settled) and not self.thread.is_alive()
+
+    def counts(self) -> tuple[int, int, int, Counter[str]]:
+        """Points collected, delivered, waiting in a spool, and dropped by reason.
+
+        With several sinks, delivered and dropped are those of the sink that delivered least,
+        so that ``collected == delivered + pending + dropped`` holds for what every sink got.
+        """
+        worst = min(self.couriers, key=lambda courier: courier.delivered)
+        dropped = Counter(dict(self.dropped))  # dict() copies in one step while other threads add reasons
+        dropped.update(dict(worst.dropped))
+        return self.collected, worst.delivered, max(courier.spooled for courier in self.couriers), dropped
 
     @property
-    def pending(self) -> int:
-        """Points collected but neither delivered nor dropped yet."""
-        return self.collected - self.delivered - sum(self.dropped.values())
+    def spool(self) -> str:
+        """The first spool file that still exists, or an empty string."""
+        return next((courier.spool for courier in self.couriers if courier.spool), "")
+
+    def report(self, timeout: float) -> str:
+        """One warning about whatever :meth:`close` could not deliver, or an empty string."""
+        parts = []
+        for courier in self.couriers:
+            kept, left = courier.spooled, courier.pending_here() + courier.dropped["exit_timeout"]
+            if kept:
+                parts.append(f"{kept} are kept in {courier.spool} (send them later with: "
+                             f"metrictap replay {courier.spool})")
+            if left > kept:
+                parts.append(f"{left - kept} for {courier.label} are lost")
+        return f"metrictap: not every point was delivered within {timeout:g} s: {'; '.join(parts)}" if parts else ""
 
     def _run(self) -> None:
-        last = time.monotonic()
-        stopping = False
-        while not stopping:
-            wait = None if not self._outbox else max(0.0, last + self._interval - time.monotonic())
+        due: float | None = None
+        while True:
+            wait = None if due is None else max(0.0, due - time.monotonic())
             try:
                 message = self._queue.get(timeout=wait)
             except queue.Empty:
                 message = None
             if message is _STOP:
-                stopping = True
-            elif message is not None:
-                self._handle(message)
-            if self._outbox and (stopping or time.monotonic() - last >= self._interval):
-                self._deliver()
-                last = time.monotonic()
+                break
+            if message is not None and self._handle(message) and due is None:
+                due = time.monotonic() + self._interval
+            if due is not None and time.monotonic() >= due:
+                self._flush()
+                due = None
+        self._flush()
+        for courier in self.couriers:
+            courier.finish()
 
-    def _handle(self, message: object) -> None:
+    def _handle(self, message: object) -> bool:
+        """Process one message; True if it closed a window with values in it."""
         try:
             if isinstance(message, Rows):
                 successes = None
@@ -86,9 +127,24 @@ class Emitter:
                     successes = to_numpy([_or_nan(item, message.rewards[0]) for item in message.successes])
                 self._episodes.add(to_numpy(message.rewards), to_numpy(message.dones), successes)
             elif isinstance(message, Close):
-                self._outbox.append((message.step, message.timestamp_ms, self._values(message)))
+                values = self._values(message)
+                if values:
+                    for courier in self.couriers:
+                        courier.put((message.step, message.timestamp_ms, values))
+                    return True
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
+        return False
+
+    def _flush(self) -> None:
+        for courier in self.couriers:
+            self._flush_one(courier)
+
+    def _flush_one(self, courier: Courier) -> None:
+        try:
+            courier.flush()
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the other sinks
+            self._on_error("spool", exc)
 
     def _values(self, close: Close) -> dict[str, float]:
         window = Window(self._depth)
@@ -120,37 +176,28 @@ class Emitter:
                 self.dropped["filtered"] += 1
         return selected
 
-    def _deliver(self) -> None:
-        batches, self._outbox = [batch for batch in self._outbox if batch[2]], []
-        failed: set[int] = set()
-        for sink in self._sinks:
-            if hasattr(sink, "log_points"):
-                points = [Point(name, value, step, stamp) for step, stamp, metrics in batches
-                          for name, value in metrics.items()]
-                if not self._call(sink, sink.log_points, points):
-                    failed.update(range(len(batches)))
-            else:
-                for index, (step, _, metrics) in enumerate(batches):
-                    if not self._call(sink, sink.log_metrics, metrics, step):
-                        failed.add(index)
-        for index, (_, _, metrics) in enumerate(batches):
-            if index in failed:
-                self.dropped["sink_error"] += len(metrics)
-            else:
-                self.delivered += len(metrics)
 
-    def _call(self, sink: object, method: Callable[..., object], *args: object) -> bool:
-        try:
-            method(*args)
-        except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the others
-            self._on_error(f"sink {_label(sink)}", exc)
-            return False
-        return True
+def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[str, BaseException], None]
+                 ) -> list[Courier]:
+    """One courier per sink: MLflow sinks write ahead to a new spool in the directory *spool* unless it is None."""
+    from metrictap._backlog import MemoryCourier  # noqa: PLC0415 - delivery loads on the first entry into a tap
+    from metrictap._courier import SpoolCourier  # noqa: PLC0415
+    from metrictap._spool import Spool  # noqa: PLC0415
+    from metrictap.sinks import MlflowSink  # noqa: PLC0415
 
-
-def _label(sink: object) -> str:
-    function = getattr(sink, "function", None)
-    return getattr(function, "__name__", None) or type(sink).__name__
+    couriers: list[Courier] = []
+    for sink in sinks:
+        if isinstance(sink, MlflowSink) and spool is not None:
+            try:
+                file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
+            except OSError as exc:
+                raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
+                              "pass spool=<a writable directory>, or spool=False to keep points in memory only"
+                              ) from exc
+            couriers.append(SpoolCourier(sink, file, on_error=on_error))
+        else:
+            couriers.append(MemoryCourier(sink, on_error=on_error))
+    return couriers
 
 
 def _number(value: object) -> float | None:

@@ -21,7 +21,7 @@ def is_valid(name: str) -> bool:
     That is: MLflow accepts it on every platform, and no path segment is empty, ``.``, ``..``
     or padded with whitespace.
     """
-    if not name or len(name) > MAX_LENGTH or not _VALID.fullmatch(name):
+    if not name or len(name) > MAX_LENGTH or not _VALID.fullmatch(name) or name.startswith(".."):
         return False
     return all(part.strip() == part and part not in {"", ".", ".."} for part in name.split("/"))
 
@@ -32,7 +32,8 @@ def sanitize(key: str) -> str:
     The rules, applied in order: a parenthesised qualifier becomes a path segment
     (``Stats / Inference time (ms)`` → ``Stats/Inference time/ms``); whitespace around ``/`` is
     dropped; every other rejected character run becomes ``_``; empty, ``.`` and ``..`` segments
-    are removed; names over 250 characters keep their first 241 and end in a hash of the key.
+    are removed, and a leading ``..`` becomes ``_``; names over 250 characters keep their first
+    241 and end in a hash of the key.
     """
     if is_valid(key):
         return key
@@ -40,6 +41,8 @@ def sanitize(key: str) -> str:
     text = _REJECTED.sub("_", text)
     parts = [part.strip() for part in text.split("/")]
     name = "/".join(part for part in parts if part not in {"", ".", ".."}) or "_"
+    if name.startswith(".."):  # MLflow reads a leading ".." as a path out of the run
+        name = f"_{name.lstrip('.')}"
     if len(name) > MAX_LENGTH:
         name = _suffixed(name, key)
     return name

@@ -67,13 +67,18 @@ def _check_reference(reference: str, where: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Match:
-    """Which objects the adapter serves (``hint``: what users pass), and how to read their learning state."""
+    """Which objects the adapter serves, how to read their learning state, and where their run's files go.
+
+    ``hint`` says what users should pass; ``directory`` is the path of the run's local folder (the spool is
+    written there).
+    """
 
     classes: tuple[str, ...]
     hint: str = ""
     training: str = ""
     cycle: tuple[str, ...] = ()
     agents: str = ""
+    directory: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from metrictap._adapter import Adapter, find_adapter
 from metrictap._collector import MEASURED, Collector
-from metrictap._emitter import Emitter
+from metrictap._emitter import Emitter, couriers_for
 from metrictap._episodes import CANONICAL
 from metrictap._every import Every, parse_every
 from metrictap._hooks import install_hooks
@@ -20,9 +20,10 @@ from metrictap._keys import Router
 from metrictap._names import is_valid
 from metrictap._patching import Patches
 from metrictap._paths import method_at
+from metrictap._ranks import check_ranks, current_rank, rank_prefix
 from metrictap._selection import Selection
 from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
-from metrictap.sinks import MlflowSink, SinkLike, check_sinks, is_mlflow_module
+from metrictap.sinks import MlflowSink, SinkLike, check_sinks, forget_active_run, is_mlflow_module
 
 STEP_AXES = ("timestep", "timesteps", "iterations")
 _tracked: set[int] = set()
@@ -31,7 +32,12 @@ _tracked_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class TapStats:
-    """What a tap saw and did. ``points == delivered + pending + sum(dropped.values())`` always holds."""
+    """What a tap saw and did. ``points == delivered + pending + sum(dropped.values())`` always holds.
+
+    ``spooled`` of the pending points are in the spool file ``spool``, which survives a crash and
+    which ``metrictap replay`` delivers; ``spool`` names it while the tap is active, and after
+    exit only if points remain in it.
+    """
 
     updates: int = 0
     iterations: int = 0
@@ -40,6 +46,8 @@ class TapStats:
     points: int = 0
     delivered: int = 0
     pending: int = 0
+    spooled: int = 0
+    spool: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -54,7 +62,7 @@ def selection(adapter: Adapter, only: Iterable[str] | None) -> Selection:
 def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every = "balanced",
           only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
-          flush_timeout: float = 10.0) -> Tap:
+          flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0) -> Tap:
     """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
 
     Args:
@@ -73,11 +81,17 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
         strict: raise errors of the tap and of sinks instead of logging and counting them; None
             reads the environment variable ``METRICTAP_STRICT`` (``1`` turns it on), so that
             a test suite can run every tap strict.
-        flush_timeout: seconds that leaving the block may wait for undelivered points.
+        flush_timeout: seconds that leaving the block may wait for undelivered points; what is
+            left stays in the spool, and one warning says how much and where.
+        spool: where MLflow sinks write every point ahead before sending it: True picks the
+            run's local folder (skrl: the agent's experiment directory) or ``./metrictap-spool``;
+            a directory; or False to keep undelivered points in memory only.
+        ranks: which process of a distributed job emits: ``0`` (rank 0 only; others run
+            untapped), another rank, or ``"all"`` (every rank, its names prefixed ``rank<N>/``).
 
     """
     return Tap(target, sink=sink, every=every, only=only, prefix=prefix, step=step, adapter=adapter,
-               depth=depth, strict=strict, flush_timeout=flush_timeout)
+               depth=depth, strict=strict, flush_timeout=flush_timeout, spool=spool, ranks=ranks)
 
 
 class Tap:
@@ -85,7 +99,8 @@ class Tap:
 
     def __init__(self, target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every,
                  only: Iterable[str] | None, prefix: str, step: str, adapter: Adapter | None, depth: int,
-                 strict: bool | None, flush_timeout: float) -> None:
+                 strict: bool | None, flush_timeout: float, spool: str | os.PathLike[str] | bool = True,
+                 ranks: int | str = 0) -> None:
         if strict is None:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
@@ -100,7 +115,12 @@ class Tap:
         if not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth={depth!r}; accepted: an int >= 0")
         self.selection = selection(self.adapter, only)
+        if not isinstance(flush_timeout, (int, float)) or not flush_timeout >= 0:
+            raise ValueError(f"flush_timeout={flush_timeout!r}; accepted: a number of seconds >= 0")
+        if not isinstance(spool, (bool, str, os.PathLike)):
+            raise TypeError(f"spool={spool!r}; accepted: True, False or a directory")
         self.prefix, self.step, self.depth, self.flush_timeout = prefix, step, depth, flush_timeout
+        self.spool, self.ranks = spool, check_ranks(ranks)
         self._errors: Counter[str] = Counter()
         self._error_lock = threading.Lock()
         self._first_error: BaseException | None = None
@@ -108,6 +128,7 @@ class Tap:
         self._emitter: Emitter | None = None
         self._patches = Patches()
         self._owned_run: Any = None
+        self._rank_prefix: str | None = ""
 
     def _find_update(self) -> tuple[object, str]:
         """The update method's owner and name, looked up on each entry (the owner may be an attribute's value)."""
@@ -123,6 +144,10 @@ class Tap:
         return f"<Tap {state} on {type(self.target).__name__} via {self.adapter.name}, every={self.every}>"
 
     def __enter__(self) -> Tap:  # noqa: PYI034 - Tap is not meant to be subclassed
+        self._rank_prefix = rank_prefix(self.ranks, current_rank())
+        if self._rank_prefix is None:  # another rank emits: this one trains untapped
+            self._last = TapStats()
+            return self
         with _tracked_lock:
             if id(self.target) in _tracked:
                 raise AlreadyTrackedError(
@@ -145,8 +170,11 @@ class Tap:
         collector = Collector(self.adapter, self.target, every=self.every, step_axis=self.step, post=self._post,
                               fail=self._fail)
         router = Router(self.adapter, self.target, collector.agents())
-        self._emitter = Emitter(router, sinks, self.selection, prefix=self.prefix, depth=self.depth,
-                                on_error=self._fail)
+        from metrictap._spool import spool_directory  # noqa: PLC0415 - keeps `import metrictap` light
+
+        couriers = couriers_for(sinks, spool_directory(self.spool, self.target, self.adapter), self._record)
+        self._emitter = Emitter(router, couriers, self.selection, prefix=f"{self._rank_prefix}{self.prefix}",
+                                depth=self.depth, on_error=self._record)
         update = self._find_update()
         collector.bind("update", getattr(*update), {"step": self.adapter.update.step})
         transition = self.adapter.transition
@@ -175,9 +203,9 @@ class Tap:
             self._emitter.post(message)
 
     def _fail(self, kind: str, exc: BaseException) -> None:
-        """Record an error inside the tap; under ``strict`` raise it too, unless on the emitter thread."""
+        """Record an error on the training thread; under ``strict`` raise it too (background threads only record)."""
         self._record(kind, exc)
-        if self.strict and threading.current_thread() is not getattr(self._emitter, "thread", None):
+        if self.strict:
             raise exc
 
     def _record(self, kind: str, exc: BaseException) -> None:
@@ -205,28 +233,39 @@ class Tap:
             collector.close(final=True)
         except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
             self._record("close", error)
+        finished = False
         try:
-            finished = emitter.close(self.flush_timeout)
-        finally:  # a second Ctrl-C during the flush leaves at once
-            self._end_owned_run(exc_type)
+            finished = emitter.close(self.flush_timeout, self._run_end(exc_type))
+        finally:  # Ctrl-C during the flush leaves at once, the spool intact and named in the warning
             self._last = self.stats
             self._collector = None
-        if not finished:
-            import logging  # noqa: PLC0415
+            report = emitter.report(self.flush_timeout)
+            if report:
+                import logging  # noqa: PLC0415
 
-            logging.getLogger("metrictap").warning("metrictap: %d points were not delivered within %.1f s",
-                                                   emitter.pending, self.flush_timeout)
+                logging.getLogger("metrictap").warning("%s", report)
+            self._end_owned_run(exc_type, finished=finished)
         if self.strict and exc_type is None and self._first_error is not None:
             raise self._first_error
 
-    def _end_owned_run(self, exc_type: type[BaseException] | None) -> None:
+    def _run_end(self, exc_type: type[BaseException] | None) -> tuple[str, str] | None:
+        """The owned run's id and final status, which the spool records if the server cannot take it now."""
         if self._owned_run is None:
-            return
-        import mlflow  # noqa: PLC0415
-
+            return None
         status = "FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
-        mlflow.end_run(status)
+        return self._owned_run.info.run_id, status
+
+    def _end_owned_run(self, exc_type: type[BaseException] | None, *, finished: bool) -> None:
+        end = self._run_end(exc_type)
+        if end is None:
+            return
         self._owned_run = None
+        if finished:
+            import mlflow  # noqa: PLC0415
+
+            mlflow.end_run(end[1])
+        else:  # the server did not answer in time: end_run would retry for minutes; replay ends the run
+            forget_active_run()
 
     def start(self) -> Tap:
         """Enter the tap outside a ``with`` block (notebooks); pair with :meth:`stop`."""
@@ -252,7 +291,9 @@ class Tap:
         collector, emitter = self._collector, self._emitter
         if collector is None or emitter is None:
             return getattr(self, "_last", TapStats())
+        points, delivered, spooled, dropped = emitter.counts()
+        pending = points - delivered - sum(dropped.values())
         return TapStats(updates=collector.updates, iterations=collector.iterations,
-                        transitions=collector.transitions, windows=collector.windows, points=emitter.collected,
-                        delivered=emitter.delivered, pending=emitter.pending, dropped=dict(emitter.dropped),
-                        errors=dict(self._errors))
+                        transitions=collector.transitions, windows=collector.windows, points=points,
+                        delivered=delivered, pending=pending, spooled=min(spooled, pending), spool=emitter.spool,
+                        dropped=dict(dropped), errors=dict(self._errors))

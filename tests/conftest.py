@@ -1,11 +1,13 @@
-"""Shared fixtures: every tap in this suite runs strict, and skrl writes its runs into a temporary folder."""
+"""Shared fixtures: strict taps, skrl runs in a temporary folder, and one real MLflow server for the session."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 
 import pytest
+from mlflow_servers import MlflowServer
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -30,3 +32,12 @@ def _isolated_cwd(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One real ``mlflow server --workers 1`` on 127.0.0.1 for the session; tests that kill it start it again."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+    server.start()
+    yield server
+    server.stop()

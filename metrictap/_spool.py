@@ -1,0 +1,197 @@
+"""Spool files: every point is written ahead to local disk before it is sent, and marked once delivered.
+
+One file per sink and activation. The first line is a JSON header naming the run (its tracking
+URI stripped of credentials, and its id) and the byte offset up to which points are delivered;
+that number is padded to a fixed width, so marking progress rewrites it in place with one
+``pwrite`` and the line stays valid JSON. Every further line is one point ``[name, value, step,
+timestamp_ms]``, except an optional last object that records how the run should end. Lines are
+appended whole; a line cut short by a crash is ignored, so the file is always readable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from metrictap._paths import resolve
+from metrictap.sinks import Point
+
+if TYPE_CHECKING:
+    from metrictap._adapter import Adapter
+
+FORMAT = "metrictap-spool/1"
+SUFFIX = ".spool"
+_LEAD = '{"delivered": '
+_WIDTH = 20
+_CHUNK = 1 << 16
+_serial = itertools.count()
+
+
+class SpoolError(ValueError):
+    """A file that is not a spool, or a spool another process is delivering."""
+
+
+def public_uri(uri: str) -> str:
+    """*uri* without user, password or query: a spool never stores credentials."""
+    parts = urllib.parse.urlsplit(uri)
+    if not parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def spool_directory(option: str | os.PathLike[str] | bool, target: object, adapter: Adapter) -> str | None:
+    """Where a tap's spools go: the directory given, else the run's own folder, else ``./metrictap-spool``.
+
+    The run's folder is the adapter's ``match.directory`` on the target (skrl: the agent's
+    experiment directory), so that the spool sits beside the checkpoints of the run it belongs to.
+    None means no spool (``spool=False``).
+    """
+    if option is False:
+        return None
+    if option is not True:
+        return os.fspath(option)
+    found = resolve(target, adapter.match.directory) if adapter.match.directory else None
+    return os.fspath(found) if isinstance(found, (str, os.PathLike)) else str(Path.cwd() / "metrictap-spool")
+
+
+class Spool:
+    """One spool file: appended by the emitter thread, read and marked by one delivery thread."""
+
+    def __init__(self, path: str, header: dict[str, object], *, writable: bool) -> None:
+        self.path, self.header = path, header
+        self._reader = os.open(path, os.O_RDWR)
+        self._writer = os.open(path, os.O_WRONLY | os.O_APPEND) if writable else -1
+        self._buffer: list[str] = []
+        self.buffered = 0
+        self.delivered = int(header["delivered"])  # type: ignore[call-overload]
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str) -> Spool:
+        """A new, empty spool for *run_id* in *directory* (created if missing)."""
+        folder = Path(directory).resolve()  # the exit warning names it: absolute, so it can be found from anywhere
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"metrictap-{run_id}-{stamp}-{os.getpid()}-{next(_serial)}{SUFFIX}"
+        rest = json.dumps({"format": FORMAT, "run_id": run_id, "tracking_uri": public_uri(tracking_uri),
+                           "created": stamp, "pid": os.getpid()})[1:]
+        first = len(_LEAD) + _WIDTH + 2 + len(rest.encode()) + 1
+        line = f"{_LEAD}{first:<{_WIDTH}d}, {rest}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        return cls(str(path), json.loads(line), writable=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Spool:
+        """An existing spool, for replay; a :class:`SpoolError` if *path* is not one."""
+        with Path(path).open("rb") as file:
+            line = file.readline(4096)
+        try:
+            header = json.loads(line)
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or header.get("format") != FORMAT or not line.startswith(_LEAD.encode()):
+            raise SpoolError(f"{os.fspath(path)!r} is not a metrictap spool (its first line is not a {FORMAT} header)")
+        return cls(os.fspath(path), header, writable=False)
+
+    @property
+    def run_id(self) -> str:
+        """The run the points were collected for."""
+        return str(self.header["run_id"])
+
+    @property
+    def tracking_uri(self) -> str:
+        """Where that run lives, without credentials."""
+        return str(self.header["tracking_uri"])
+
+    def append(self, points: list[Point]) -> None:
+        """Buffer *points*; nothing reaches the file before :meth:`flush`."""
+        dumps = json.dumps
+        self._buffer.append("".join(f"{dumps(list(point))}\n" for point in points))
+        self.buffered += len(points)
+
+    def flush(self) -> int:
+        """Hand the buffered points to the OS in one write; the number of points written."""
+        if not self._buffer:
+            return 0
+        data = memoryview("".join(self._buffer).encode())
+        while data:
+            data = data[os.write(self._writer, data):]
+        written, self.buffered = self.buffered, 0
+        self._buffer = []
+        return written
+
+    def read(self, offset: int, limit: int) -> tuple[list[Point], list[int]]:
+        """Up to *limit* whole points from byte *offset*, with the offset just after each of them."""
+        points: list[Point] = []
+        ends: list[int] = []
+        while len(points) < limit:
+            chunk = os.pread(self._reader, _CHUNK, offset)
+            lines = chunk.split(b"\n")[:-1]  # the last piece has no newline: not written whole yet
+            if not lines:  # names are at most 250 characters: a line is far shorter than a chunk
+                break
+            for line in lines[: limit - len(points)]:
+                offset += len(line) + 1
+                item = json.loads(line)
+                if isinstance(item, list):
+                    points.append(Point(str(item[0]), float(item[1]), int(item[2]), int(item[3])))
+                    ends.append(offset)
+        return points, ends
+
+    def count(self) -> int:
+        """How many points lie beyond the delivered offset."""
+        total, offset = 0, self.delivered
+        while True:
+            points, ends = self.read(offset, 10_000)
+            if not points:
+                return total
+            total, offset = total + len(points), ends[-1]
+
+    def mark(self, offset: int) -> None:
+        """Record that everything before byte *offset* is delivered (or dropped as invalid)."""
+        os.pwrite(self._reader, f"{offset:<{_WIDTH}d}".encode(), len(_LEAD))
+        self.delivered = offset
+
+    def lock(self) -> None:
+        """Claim the spool for this process's delivery; a :class:`SpoolError` if another process holds it."""
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only; elsewhere a spool is not locked
+        except ImportError:  # pragma: no cover - Windows
+            return
+        try:
+            fcntl.flock(self._reader, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpoolError(f"{self.path!r} is being delivered by another process (pid {self.header.get('pid')}); "
+                             "wait for it to finish") from None
+
+    def end_run(self, status: str, end_time_ms: int) -> None:
+        """Append how the run ends, for replay to apply once every point before it is delivered."""
+        self._buffer.append(json.dumps({"end_run": status, "end_time": end_time_ms}) + "\n")
+        self.flush()
+
+    def run_end(self) -> tuple[str, int] | None:
+        """The status and end time recorded by :meth:`end_run`, if any."""
+        size = os.fstat(self._reader).st_size
+        tail = os.pread(self._reader, 4096, max(0, size - 4096)).rstrip(b"\n").rpartition(b"\n")[2]
+        item = json.loads(tail) if tail.startswith(b'{"end_run"') else None
+        return (str(item["end_run"]), int(item["end_time"])) if item else None
+
+    def remains(self) -> bool:
+        """Whether any point lies beyond the delivered offset."""
+        return bool(self.read(self.delivered, 1)[0])
+
+    def close(self, *, remove: bool = False) -> None:
+        """Release the file, deleting it if *remove*."""
+        for fd in (self._writer, self._reader):
+            if fd >= 0:
+                os.close(fd)
+        self._writer = self._reader = -1
+        if remove:
+            Path(self.path).unlink(missing_ok=True)
