@@ -23,10 +23,8 @@ BAD = ("a(b)", "/abs", "x" * 251, "a//b")
 
 @pytest.fixture(scope="module")
 def local_uri(tmp_path_factory):
-    """A real local MLflow store (a folder: unlike a sqlite one it costs no seconds to create), for the module."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-        yield (tmp_path_factory.mktemp("store") / "mlruns").as_uri()
+    """A real embedded MLflow store (sqlite, the default), shared by the module since creating one takes seconds."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
 
 
 def new_run(uri):

@@ -14,7 +14,8 @@ from metrictap.sinks import Point
 
 @pytest.fixture
 def file_store(tmp_path, monkeypatch):
-    """A real MLflow file store: unlike the SQL stores it keeps every copy of a point sent twice."""
+    """A real MLflow file store, used here only because, unlike the SQL stores, it keeps every copy of a point sent
+    twice: replaying twice must not duplicate anything, and a store that deduplicates could not show it."""
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     return (tmp_path / "mlruns").as_uri()
 
