@@ -14,45 +14,13 @@ from typing import Any
 
 from metrictap._adapter import Adapter
 from metrictap._every import Every
+from metrictap._messages import Close, Rows, copy_flags, copy_row, unknown_flags
 from metrictap._patching import ArgumentReader, active
 from metrictap._paths import MISSING, expand, first, resolve
 
 ROWS_PER_CHUNK = 256
+__all__ = ["MEASURED", "ROWS_PER_CHUNK", "Close", "Collector", "Rows"]  # Close, Rows: what the emitter receives
 MEASURED = ("timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time")
-
-
-class Rows:
-    """Per-step copies of rewards, done flags and (where the env gives them) success flags."""
-
-    __slots__ = ("dones", "rewards", "successes")
-
-    def __init__(self, rewards: list[Any], dones: list[Any], successes: list[Any] | None) -> None:
-        self.rewards, self.dones, self.successes = rewards, dones, successes
-
-
-class Close:
-    """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures."""
-
-    __slots__ = ("fallback", "hooks", "measured", "slices", "step", "timestamp_ms")
-
-    def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
-                 measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object]) -> None:
-        self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
-        self.measured, self.hooks, self.fallback = measured, hooks, fallback
-
-
-def _row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:
-    """Copy one step's rewards and done flags, flattened to one value per env, without leaving their device."""
-    if isinstance(rewards, Mapping):  # multi-agent: the team's reward; episodes end with the first agent's
-        rewards = sum(rewards.values())
-        terminated, truncated = next(iter(terminated.values())), next(iter(truncated.values()))
-    if hasattr(rewards, "detach"):
-        import torch  # noqa: PLC0415 - only reached for tensors
-
-        return rewards.detach().reshape(-1).clone(), torch.logical_or(terminated, truncated).reshape(-1)
-    import numpy as np  # noqa: PLC0415
-
-    return np.array(rewards, dtype=np.float64).reshape(-1), np.logical_or(terminated, truncated).reshape(-1)
 
 
 class Collector:
@@ -81,6 +49,7 @@ class Collector:
         self._env_steps_opened = self._env_steps = 0
         self._learning = self._rollout = 0.0
         self._due = self._dirty = False
+        self._success_keys = adapter.transition.success if adapter.transition else ()
         self.readers: dict[str, ArgumentReader] = {}
         self.function_hooks: dict[str, list[tuple[str, ArgumentReader | None]]] = {}
         self.fail = fail
@@ -139,27 +108,21 @@ class Collector:
 
     def _snapshot(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
         read = self.readers
-        rewards, dones = _row(read["transition.rewards"].read(args, kwargs),
-                              read["transition.terminated"].read(args, kwargs),
-                              read["transition.truncated"].read(args, kwargs))
+        rewards, dones = copy_row(read["transition.rewards"].read(args, kwargs),
+                                  read["transition.terminated"].read(args, kwargs),
+                                  read["transition.truncated"].read(args, kwargs))
         success = None
-        if "transition.infos" in read and self.adapter.transition and self.adapter.transition.success:
+        if self._success_keys and "transition.infos" in read:
             success = self._success(read["transition.infos"].read(args, kwargs))
         return rewards, dones, success
 
     def _success(self, infos: object) -> Any:
-        if not isinstance(infos, Mapping) or self.adapter.transition is None:
+        if not isinstance(infos, Mapping):
             return None
-        for key in self.adapter.transition.success:
+        for key in self._success_keys:
             flags = infos.get(key)
             if flags is not None:
-                import numpy as np  # noqa: PLC0415
-
-                if hasattr(flags, "detach"):
-                    flags = flags.detach().cpu()
-                values = np.asarray(flags, dtype=np.float64).reshape(-1)
-                mask = infos.get(f"_{key}")
-                return values if mask is None else np.where(np.asarray(mask).reshape(-1), values, np.nan)
+                return copy_flags(flags, infos.get(f"_{key}"))
         return None
 
     def _after_transition(self, instance: Any, row: tuple[Any, Any, Any] | None, args: tuple[Any, ...],
@@ -173,7 +136,7 @@ class Collector:
             self._timestep = timestep
         if row is not None:
             rewards, dones, success = row
-            self._num_envs = len(rewards)
+            self._num_envs = rewards.shape[0]  # len() of a tensor is a Python function in torch; shape is not
             self._env_steps += self._num_envs
             self._rewards.append(rewards)
             self._dones.append(dones)
@@ -217,8 +180,7 @@ class Collector:
 
     def _ship_rows(self) -> None:
         if self._rewards:
-            successes = self._successes if any(item is not None for item in self._successes) else None
-            self._post(Rows(self._rewards, self._dones, successes))
+            self._post(Rows(self._rewards, self._dones, unknown_flags(self._successes, self._rewards)))
             self._rewards, self._dones, self._successes = [], [], []
 
     def close(self, *, final: bool = False) -> None:

@@ -18,14 +18,14 @@ CANONICAL = ("episode_reward", "episode_reward_mean", "episode_length", "episode
 
 
 def to_numpy(rows: list[Any]) -> Any:
-    """Stack per-step rows (tensors on any device, or arrays) into one host float64 array."""
+    """Stack per-step rows (tensors on any device, or arrays) into one host float64 array of shape (steps, envs)."""
     import numpy as np  # noqa: PLC0415 - numpy stays out of `import metrictap`
 
     if hasattr(rows[0], "detach"):
         import torch  # noqa: PLC0415 - only reached when the rows are tensors
 
-        return torch.stack(rows).detach().to("cpu", torch.float64).numpy()
-    return np.stack([np.asarray(row, dtype=np.float64) for row in rows])
+        return torch.stack(rows).detach().to("cpu", torch.float64).reshape(len(rows), -1).numpy()
+    return np.stack([np.asarray(row, dtype=np.float64) for row in rows]).reshape(len(rows), -1)
 
 
 class Episodes:

@@ -1,7 +1,11 @@
 import pytest
+import torch
 from skrl_runs import make_runner
 
 from metrictap import track
+from metrictap._collector import Collector, Rows
+from metrictap._every import parse_every
+from metrictap._footprint import SyntheticAgent, synthetic_adapter
 from metrictap.testing import MemorySink
 
 ROLLOUTS = 16
@@ -79,3 +83,38 @@ class TestEvaluation:
         assert {"eval/episode_reward", "eval/episode_reward_mean", "eval/episode_length", "eval/fps"} <= sink.names
         assert not any(name.endswith("loss") for name in sink.names)
         assert all(name.startswith("eval/") for name in sink.names)
+
+
+def raise_it(_kind, exc):
+    raise exc
+
+
+def synthetic_collector(agent, posted):
+    """A collector wired as a tap wires it, posting into *posted* instead of an emitter thread."""
+    collector = Collector(synthetic_adapter(), agent, every=parse_every("step"), step_axis="timestep",
+                          post=posted.append, fail=raise_it)
+    collector.bind("update", agent.update, {"step": "timestep"})
+    collector.bind("transition", agent.record_transition, {"rewards": "rewards", "terminated": "terminated",
+                                                           "truncated": "truncated", "step": "timestep"})
+    return collector
+
+
+def train(collector, agent, steps, rewards, dones):
+    for timestep in range(steps):
+        collector.on_transition(agent.record_transition, agent, (), {
+            "rewards": rewards, "terminated": dones, "truncated": dones, "timestep": timestep})
+        collector.on_update(agent.update, agent, (), {"timestep": timestep})
+
+
+class TestDeviceTensors:
+    def test_transitions_never_read_a_value(self):
+        """Rewards and dones on a data-less device pass through the training thread's whole path, windows included."""
+        agent, posted = SyntheticAgent(), []
+        collector = synthetic_collector(agent, posted)
+        rewards, dones = torch.empty(4, 1, device="meta"), torch.empty(4, 1, device="meta", dtype=torch.bool)
+        train(collector, agent, 20, rewards, dones)
+        collector.close(final=True)
+        rows = [row for message in posted if isinstance(message, Rows) for row in message.rewards]
+        assert len(rows) == 20
+        assert {row.device.type for row in rows} == {"meta"}
+        assert collector.transitions == 20
