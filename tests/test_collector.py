@@ -2,8 +2,8 @@ import pytest
 import torch
 from skrl_runs import make_runner
 
-from metrictap import track
-from metrictap._collector import Collector, Rows
+from metrictap import _collector, track
+from metrictap._collector import Close, Collector, Rows
 from metrictap._every import parse_every
 from metrictap._footprint import SyntheticAgent, synthetic_adapter
 from metrictap.testing import MemorySink
@@ -104,6 +104,37 @@ def train(collector, agent, steps, rewards, dones):
         collector.on_transition(agent.record_transition, agent, (), {
             "rewards": rewards, "terminated": dones, "truncated": dones, "timestep": timestep})
         collector.on_update(agent.update, agent, (), {"timestep": timestep})
+
+
+class TestHandOver:
+    def test_windows_wait_for_the_hand_over(self, monkeypatch):
+        """Closed windows stay on the training thread until a hand-over is due, then go in order, rows first."""
+        monkeypatch.setattr(_collector, "HANDOFF_SECONDS", 3600.0)
+        agent, posted = SyntheticAgent(), []
+        collector = synthetic_collector(agent, posted)
+        train(collector, agent, 5, [0.5] * 4, [False] * 4)
+        assert collector.windows == 4
+        assert posted == []
+        collector.close(final=True)
+        assert [message.step for message in posted if isinstance(message, Close)] == [1, 2, 3, 4, 5]
+        assert isinstance(posted[0], Rows)
+
+    def test_due_hand_over_posts_at_once(self, monkeypatch):
+        """Once the last hand-over is old enough, a closing window reaches the emitter in the same call."""
+        monkeypatch.setattr(_collector, "HANDOFF_SECONDS", 0.0)
+        agent, posted = SyntheticAgent(), []
+        train(synthetic_collector(agent, posted), agent, 5, [0.5] * 4, [False] * 4)
+        assert [message.step for message in posted if isinstance(message, Close)] == [1, 2, 3, 4]
+
+    def test_final_close_of_an_idle_window_hands_over_the_rest(self, monkeypatch):
+        """A final close with nothing new still posts the windows that were waiting."""
+        monkeypatch.setattr(_collector, "HANDOFF_SECONDS", 3600.0)
+        agent, posted = SyntheticAgent(), []
+        collector = synthetic_collector(agent, posted)
+        train(collector, agent, 3, [0.5] * 4, [False] * 4)
+        collector.close()
+        collector.close(final=True)
+        assert [message.step for message in posted if isinstance(message, Close)] == [1, 2, 3]
 
 
 class TestDeviceTensors:
