@@ -58,6 +58,7 @@ class Collector:
         self._outbox: list[object] = []
         self._handed = now
         self._success_keys = adapter.transition.success if adapter.transition else ()
+        self._probes = self._probe_paths()
         self.readers: dict[str, ArgumentReader] = {}
         self.function_hooks: dict[str, list[tuple[str, ArgumentReader | None]]] = {}
         self.fail = fail
@@ -240,17 +241,24 @@ class Collector:
             measured["epoch_time"] = (self._learning + self._rollout) / updates
         return measured
 
-    def _probe(self) -> dict[str, object]:
+    def _probe_paths(self) -> dict[str, list[str]]:
+        """Each probed name with its concrete paths in order (``{agent}`` expanded once, not per window)."""
+        paths: dict[str, list[str]] = {}
         agents = self.agents()
-        values: dict[str, object] = {}
         for probe in self.adapter.probes:
             for path in probe.read:
                 for concrete, agent in expand(path, agents):
-                    name = f"{probe.name}/{agent}" if agent else probe.name
-                    if name not in values:
-                        value = resolve(self.target, concrete)
-                        if value is not MISSING:
-                            values[name] = value
+                    paths.setdefault(f"{probe.name}/{agent}" if agent else probe.name, []).append(concrete)
+        return paths
+
+    def _probe(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name, paths in self._probes.items():
+            for path in paths:
+                value = resolve(self.target, path)
+                if value is not MISSING:
+                    values[name] = value
+                    break
         return values
 
     def agents(self) -> tuple[str, ...]:
