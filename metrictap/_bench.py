@@ -136,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
                                                        progress=_progress)
         if args.delivery_updates:
             _progress("sink throughput")
-            report["delivery"] = delivery(uri, store.create_run("delivery"), args.delivery_updates)
+            run_id = store.create_run("delivery")
+            report["delivery"] = delivery(uri, run_id, args.delivery_updates)
+            store.finish(run_id)
     if args.import_repeats:
         _progress("import time")
         report["import"] = import_time(args.import_repeats)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,11 @@ class Store:
         """A new run in the bench's experiment; its id."""
         run_id: str = self.client.create_run(self.experiment_id, run_name=name).info.run_id
         return run_id
+
+    def finish(self, run_id: str) -> None:
+        """Mark the run FINISHED; MLflow's 'View run at' line goes to stderr, keeping stdout the report's."""
+        with redirect_stdout(sys.stderr):
+            self.client.set_terminated(run_id)
 
 
 class SeedLogger:
@@ -140,7 +146,7 @@ def _tapped(every: str, *, store_points: bool = True) -> Around:
             tap = track(agent, sink=sink, every=every, flush_timeout=FLUSH_TIMEOUT)
             with tap:
                 yield result
-        store.client.set_terminated(run_id)
+        store.finish(run_id)
         stats = tap.stats
         result.update(metrics=stats.delivered, updates=stats.updates, windows=stats.windows,
                       lost=stats.pending + stats.dropped.get("sink_error", 0), errors=sum(stats.errors.values()))
@@ -155,13 +161,15 @@ def _seed(*, synchronous: bool) -> Around:
 
         result: Result = {}
         mlflow.set_tracking_uri(store.tracking_uri)
-        with mlflow.start_run(run_id=store.create_run("seed-style")):
-            logger = SeedLogger(agent, mlflow, synchronous=synchronous, stopwatch=stopwatch)
-            setattr(agent, logger.method, logger)
-            try:
-                yield result
-            finally:
-                delattr(agent, logger.method)
+        mlflow.start_run(run_id=store.create_run("seed-style"))
+        logger = SeedLogger(agent, mlflow, synchronous=synchronous, stopwatch=stopwatch)
+        setattr(agent, logger.method, logger)
+        try:
+            yield result
+        finally:
+            delattr(agent, logger.method)
+            with redirect_stdout(sys.stderr):
+                mlflow.end_run()
         result.update(metrics=logger.logged, updates=logger.calls, errors=logger.errors)
 
     return around
