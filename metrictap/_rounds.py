@@ -19,9 +19,17 @@ from metrictap._variants import VARIANTS, Store, Variant
 from metrictap._workloads import WORKLOADS, Trial, Workload
 
 
-def write_interval(option: str, timesteps: int) -> int:
-    """The TensorBoard interval: ``auto`` follows skrl's rule (timesteps / 100), but is never 0 (no writer)."""
-    return max(1, timesteps // 100) if option == "auto" else int(option)
+def write_interval(variant: Variant, workload: Workload, option: str, timesteps: int) -> int:
+    """The writer interval skrl gets for one run.
+
+    The TensorBoard variant writes every ``option`` steps (``auto``: skrl's timesteps / 100, but
+    never 0, which would mean no writer). Variants that read skrl's tracked values on an agent
+    that tracks its losses only while a writer is on (SAC) get an interval past the end of the
+    run: tracking on, nothing written. Every other run has no writer, the physical limit.
+    """
+    if variant.tensorboard:
+        return max(1, timesteps // 100) if option == "auto" else int(option)
+    return timesteps + 1 if variant.reads_tracking and workload.tracks_with_writer_only else 0
 
 
 def measure(workload: Workload, variant: Variant, args: argparse.Namespace, *, store: Store, folder: str,
@@ -29,7 +37,7 @@ def measure(workload: Workload, variant: Variant, args: argparse.Namespace, *, s
     """Train *workload* once under *variant*; its times, memory growth, and what the variant delivered."""
     timesteps = args.timesteps or workload.timesteps
     trial = Trial(workload, timesteps=timesteps, num_envs=args.num_envs, device=args.device,
-                  write_interval=write_interval(args.write_interval, timesteps) if variant.tensorboard else 0,
+                  write_interval=write_interval(variant, workload, args.write_interval, timesteps),
                   directory=folder)
     try:
         with variant.around(trial.agent, store, stopwatch) as result:
@@ -60,7 +68,7 @@ def bench_workload(name: str, variants: list[str], args: argparse.Namespace, *, 
             rounds.append({variant: measured[variant] for variant in variants})
     stopwatches = {}
     for variant in variants:
-        if VARIANTS[variant].measured:
+        if VARIANTS[variant].reads_tracking:
             stopwatches[variant] = Stopwatch()
             measure(workload, VARIANTS[variant], args, store=store, folder=folder, stopwatch=stopwatches[variant])
             progress(f"{name} timed wrappers {variant}: {len(stopwatches[variant].cycles)} updates")

@@ -119,7 +119,7 @@ class Variant:
     summary: str
     around: Around
     tensorboard: bool = False
-    measured: bool = False  # has training-thread wrappers whose cost the stopwatch can time
+    reads_tracking: bool = False  # reads skrl's tracked values, through wrappers whose cost the stopwatch times
 
 
 @contextmanager
@@ -187,14 +187,14 @@ def _tensorboard(agent: Any, _store: Store, _stopwatch: Stopwatch | None) -> Ite
 
 VARIANTS = {variant.name: variant for variant in (
     Variant("untapped", "no tracking at all", _untapped),
-    Variant("metrictap-step", 'track(every="step"), MLflow sink', _tapped("step"), measured=True),
-    Variant("metrictap-balanced", 'track(every="balanced"), MLflow sink', _tapped("balanced"), measured=True),
+    Variant("metrictap-step", 'track(every="step"), MLflow sink', _tapped("step"), reads_tracking=True),
+    Variant("metrictap-balanced", 'track(every="balanced"), MLflow sink', _tapped("balanced"), reads_tracking=True),
     Variant("metrictap-discard", 'track(every="step") into a sink that drops everything: the tap without a store',
-            _tapped("step", store_points=False), measured=True),
+            _tapped("step", store_points=False), reads_tracking=True),
     Variant("seed-style", "mlflow.log_metrics after every update, synchronous", _seed(synchronous=True),
-            measured=True),
+            reads_tracking=True),
     Variant("seed-async", "as seed-style with synchronous=False (the seed's own call)", _seed(synchronous=False),
-            measured=True),
+            reads_tracking=True),
     Variant("tensorboard", "skrl's TensorBoard writer (write_interval)", _tensorboard, tensorboard=True),
 )}
 DEFAULT_VARIANTS = ("untapped", "metrictap-step", "metrictap-balanced", "seed-style", "tensorboard")

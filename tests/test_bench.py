@@ -63,6 +63,11 @@ class TestBench:
             assert variants["metrictap-step"]["lost"] == 0
             assert variants["tensorboard"]["event_bytes"] > 0
 
+    def test_sac_observers_see_its_losses(self, report):
+        """SAC tracks its losses only while a writer is on, so observers run it tracking: ten or more per update."""
+        seed = report["workloads"]["sac"]["variants"]["seed-style"]
+        assert seed["metrics"] / seed["updates"] >= 10
+
     def test_training_thread_costs_per_update(self, report):
         """Every variant with wrappers has p50 <= p99 per update, and metrictap's hooks and transitions are timed."""
         for results in report["workloads"].values():
