@@ -16,6 +16,8 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
     "train": ("metrictap._train", "train an skrl agent (Isaac Lab or gymnasium) with its metrics tapped into MLflow"),
     "eval": ("metrictap._train", "evaluate an skrl checkpoint and log its episodes into MLflow"),
+    "bench": ("metrictap._bench", ("measure what the tap costs a training, against no tap, seed-style logging "
+                                   "and TensorBoard")),
     "names": ("metrictap._catalogue", "print the canonical metric names and where each framework's value comes from"),
     "replay": ("metrictap._replay", "deliver what spools still hold (after an outage or a crash) to their MLflow run"),
 }

@@ -4,6 +4,11 @@ Everything here runs inside the framework's own calls, so it does as little as i
 times updates, copies each step's rewards and done flags on their own device (no host sync),
 slices the tag lists the framework appended to, and hands windows to the emitter thread,
 which does the arithmetic, the naming and the delivery.
+
+Windows are handed over in bursts, at most every ``HANDOFF_SECONDS``: each hand-over wakes the
+emitter thread, and a woken thread takes the GIL (and, on a busy machine, the core) from the
+training thread, so one wake per burst costs training far less than one per window. The
+emitter delivers at most once a second anyway.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from metrictap._adapter import Adapter
 from metrictap._every import Every
+from metrictap._messages import Close, Rows, copy_flags, copy_row, unknown_flags
 from metrictap._patching import ArgumentReader, active
 from metrictap._paths import MISSING, expand, first, resolve
 
@@ -21,47 +27,9 @@ if TYPE_CHECKING:
     from metrictap._hooks import Capture
 
 ROWS_PER_CHUNK = 256
+HANDOFF_SECONDS = 0.2
+__all__ = ["HANDOFF_SECONDS", "MEASURED", "ROWS_PER_CHUNK", "Close", "Collector", "Rows"]  # Close, Rows: emitter
 MEASURED = ("timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time")
-
-
-class Rows:
-    """Per-step copies of rewards, done flags and (where the env gives them) success flags."""
-
-    __slots__ = ("dones", "rewards", "successes")
-
-    def __init__(self, rewards: list[Any], dones: list[Any], successes: list[Any] | None) -> None:
-        self.rewards, self.dones, self.successes = rewards, dones, successes
-
-
-class Close:
-    """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures."""
-
-    __slots__ = ("fallback", "hooks", "measured", "slices", "step", "timestamp_ms")
-
-    def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
-                 measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object]) -> None:
-        self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
-        self.measured, self.hooks, self.fallback = measured, hooks, fallback
-
-
-def _row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:
-    """Copy one step's rewards and done flags, flattened to one value per env, without leaving their device.
-
-    A framework that passes no separate truncation flags (*truncated* is MISSING) flags every
-    episode end in *terminated*.
-    """
-    if isinstance(rewards, Mapping):  # multi-agent: the team's reward; episodes end with the first agent's
-        rewards = sum(rewards.values())
-        terminated, truncated = next(iter(terminated.values())), next(iter(truncated.values()))
-    if truncated is MISSING:
-        truncated = terminated
-    if hasattr(rewards, "detach"):
-        import torch  # noqa: PLC0415 - only reached for tensors
-
-        return rewards.detach().reshape(-1).clone(), torch.logical_or(terminated, truncated).reshape(-1)
-    import numpy as np  # noqa: PLC0415
-
-    return np.array(rewards, dtype=np.float64).reshape(-1), np.logical_or(terminated, truncated).reshape(-1)
 
 
 class Collector:
@@ -91,6 +59,10 @@ class Collector:
         self._env_steps_opened = self._env_steps = 0
         self._learning = self._rollout = 0.0
         self._due = self._dirty = False
+        self._outbox: list[object] = []
+        self._handed = now
+        self._success_keys = adapter.transition.success if adapter.transition else ()
+        self._probes = self._probe_paths()
         self.readers: dict[str, ArgumentReader] = {}
         self.function_hooks: dict[str, list[Capture]] = {}
         self.fail = fail
@@ -153,25 +125,20 @@ class Collector:
             args, kwargs)
         if rewards is MISSING:  # the framework keeps its own episode statistics: count env steps only
             return None, terminated, None
-        rewards, dones = _row(rewards, terminated, read["transition.truncated"].read(args, kwargs))
+        truncated = read["transition.truncated"].read(args, kwargs)
+        rewards, dones = copy_row(rewards, terminated, terminated if truncated is MISSING else truncated)
         success = None
-        if "transition.infos" in read and self.adapter.transition and self.adapter.transition.success:
+        if self._success_keys and "transition.infos" in read:
             success = self._success(read["transition.infos"].read(args, kwargs))
         return rewards, dones, success
 
     def _success(self, infos: object) -> Any:
-        if not isinstance(infos, Mapping) or self.adapter.transition is None:
+        if not isinstance(infos, Mapping):
             return None
-        for key in self.adapter.transition.success:
+        for key in self._success_keys:
             flags = infos.get(key)
             if flags is not None:
-                import numpy as np  # noqa: PLC0415
-
-                if hasattr(flags, "detach"):
-                    flags = flags.detach().cpu()
-                values = np.asarray(flags, dtype=np.float64).reshape(-1)
-                mask = infos.get(f"_{key}")
-                return values if mask is None else np.where(np.asarray(mask).reshape(-1), values, np.nan)
+                return copy_flags(flags, infos.get(f"_{key}"))
         return None
 
     def _after_transition(self, instance: Any, row: tuple[Any, Any, Any] | None, args: tuple[Any, ...],
@@ -184,14 +151,18 @@ class Collector:
         self._timestep = timestep if isinstance(timestep, int) else self._timestep + 1
         if row is not None:
             rewards, dones, success = row
-            self._num_envs = len(dones)
-            self._env_steps += self._num_envs
-            if rewards is not None:
+            if rewards is None:
+                self._num_envs = len(dones)
+                self._env_steps += self._num_envs
+            else:
+                self._num_envs = rewards.shape[0]  # len() of a tensor is a Python function in torch; shape is not
+                self._env_steps += self._num_envs
                 self._rewards.append(rewards)
                 self._dones.append(dones)
                 self._successes.append(success)
                 if len(self._rewards) >= ROWS_PER_CHUNK:
                     self._ship_rows()
+                    self._hand_over(time.perf_counter())
         if self._training_attr and not getattr(instance, self._training_attr, True):
             self._cycle_steps += 1
             if self._cycle_steps >= self._cycle:
@@ -234,27 +205,35 @@ class Collector:
 
     def _ship_rows(self) -> None:
         if self._rewards:
-            successes = self._successes if any(item is not None for item in self._successes) else None
-            self._post(Rows(self._rewards, self._dones, successes))
+            self._outbox.append(Rows(self._rewards, self._dones, unknown_flags(self._successes, self._rewards)))
             self._rewards, self._dones, self._successes = [], [], []
 
+    def _hand_over(self, now: float, *, force: bool = False) -> None:
+        """Post the outbox to the emitter if the last hand-over is ``HANDOFF_SECONDS`` old (or *force*)."""
+        if self._outbox and (force or now - self._handed >= HANDOFF_SECONDS):
+            outbox, self._outbox, self._handed = self._outbox, [], now
+            for message in outbox:
+                self._post(message)
+
     def close(self, *, final: bool = False) -> None:
-        """End the window now: hand everything gathered since the last close to the emitter."""
+        """End the window now; everything gathered reaches the emitter within ``HANDOFF_SECONDS`` (at once if final)."""
         self._due = False
-        if final and not self._dirty:
-            return
         now = time.perf_counter()
+        if final and not self._dirty:
+            self._hand_over(now, force=True)
+            return
         self._read_tracking()
         self._ship_rows()
         probed = self._probe() if self._window_iterations else {}
         self._slices.extend(self._tagged.items())
-        self._post(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
-                         measured=self._measure(now), hooks=self._hooks, fallback=probed))
+        self._outbox.append(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
+                                  measured=self._measure(now), hooks=self._hooks, fallback=probed))
         self.windows += 1
         self._slices, self._hooks, self._tagged = [], {}, {}
         self._opened, self._env_steps_opened = now, self._env_steps
         self._window_iterations = self._window_cycles = 0
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False
+        self._hand_over(now, force=final)
 
     def _step(self) -> int:
         if self.step_axis == "iterations":
@@ -278,17 +257,24 @@ class Collector:
             measured["epoch_time"] = (self._learning + self._rollout) / updates
         return measured
 
-    def _probe(self) -> dict[str, object]:
+    def _probe_paths(self) -> dict[str, list[str]]:
+        """Each probed name with its concrete paths in order (``{agent}`` expanded once, not per window)."""
+        paths: dict[str, list[str]] = {}
         agents = self.agents()
-        values: dict[str, object] = {}
         for probe in self.adapter.probes:
             for path in probe.read:
                 for concrete, agent in expand(path, agents):
-                    name = f"{probe.name}/{agent}" if agent else probe.name
-                    if name not in values:
-                        value = resolve(self.target, concrete)
-                        if value is not MISSING:
-                            values[name] = value
+                    paths.setdefault(f"{probe.name}/{agent}" if agent else probe.name, []).append(concrete)
+        return paths
+
+    def _probe(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name, paths in self._probes.items():
+            for path in paths:
+                value = resolve(self.target, path)
+                if value is not MISSING:
+                    values[name] = value
+                    break
         return values
 
     def agents(self) -> tuple[str, ...]:

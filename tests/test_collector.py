@@ -1,7 +1,11 @@
 import pytest
+import torch
 from skrl_runs import make_runner
 
-from metrictap import track
+from metrictap import _collector, track
+from metrictap._collector import Close, Collector, Rows
+from metrictap._every import parse_every
+from metrictap._footprint import SyntheticAgent, synthetic_adapter
 from metrictap.testing import MemorySink
 
 pytestmark = pytest.mark.skrl
@@ -81,3 +85,69 @@ class TestEvaluation:
         assert {"eval/episode_reward", "eval/episode_reward_mean", "eval/episode_length", "eval/fps"} <= sink.names
         assert not any(name.endswith("loss") for name in sink.names)
         assert all(name.startswith("eval/") for name in sink.names)
+
+
+def raise_it(_kind, exc):
+    raise exc
+
+
+def synthetic_collector(agent, posted):
+    """A collector wired as a tap wires it, posting into *posted* instead of an emitter thread."""
+    collector = Collector(synthetic_adapter(), agent, every=parse_every("step"), step_axis="timestep",
+                          post=posted.append, fail=raise_it)
+    collector.bind("update", agent.update, {"step": "timestep"})
+    collector.bind("transition", agent.record_transition, {"rewards": "rewards", "terminated": "terminated",
+                                                           "truncated": "truncated", "step": "timestep"})
+    return collector
+
+
+def train(collector, agent, steps, rewards, dones):
+    for timestep in range(steps):
+        collector.on_transition(agent.record_transition, agent, (), {
+            "rewards": rewards, "terminated": dones, "truncated": dones, "timestep": timestep})
+        collector.on_update(agent.update, agent, (), {"timestep": timestep})
+
+
+class TestHandOver:
+    def test_windows_wait_for_the_hand_over(self, monkeypatch):
+        """Closed windows stay on the training thread until a hand-over is due, then go in order, rows first."""
+        monkeypatch.setattr(_collector, "HANDOFF_SECONDS", 3600.0)
+        agent, posted = SyntheticAgent(), []
+        collector = synthetic_collector(agent, posted)
+        train(collector, agent, 5, [0.5] * 4, [False] * 4)
+        assert collector.windows == 4
+        assert posted == []
+        collector.close(final=True)
+        assert [message.step for message in posted if isinstance(message, Close)] == [1, 2, 3, 4, 5]
+        assert isinstance(posted[0], Rows)
+
+    def test_due_hand_over_posts_at_once(self, monkeypatch):
+        """Once the last hand-over is old enough, a closing window reaches the emitter in the same call."""
+        monkeypatch.setattr(_collector, "HANDOFF_SECONDS", 0.0)
+        agent, posted = SyntheticAgent(), []
+        train(synthetic_collector(agent, posted), agent, 5, [0.5] * 4, [False] * 4)
+        assert [message.step for message in posted if isinstance(message, Close)] == [1, 2, 3, 4]
+
+    def test_final_close_of_an_idle_window_hands_over_the_rest(self, monkeypatch):
+        """A final close with nothing new still posts the windows that were waiting."""
+        monkeypatch.setattr(_collector, "HANDOFF_SECONDS", 3600.0)
+        agent, posted = SyntheticAgent(), []
+        collector = synthetic_collector(agent, posted)
+        train(collector, agent, 3, [0.5] * 4, [False] * 4)
+        collector.close()
+        collector.close(final=True)
+        assert [message.step for message in posted if isinstance(message, Close)] == [1, 2, 3]
+
+
+class TestDeviceTensors:
+    def test_transitions_never_read_a_value(self):
+        """Rewards and dones on a data-less device pass through the training thread's whole path, windows included."""
+        agent, posted = SyntheticAgent(), []
+        collector = synthetic_collector(agent, posted)
+        rewards, dones = torch.empty(4, 1, device="meta"), torch.empty(4, 1, device="meta", dtype=torch.bool)
+        train(collector, agent, 20, rewards, dones)
+        collector.close(final=True)
+        rows = [row for message in posted if isinstance(message, Rows) for row in message.rewards]
+        assert len(rows) == 20
+        assert {row.device.type for row in rows} == {"meta"}
+        assert collector.transitions == 20

@@ -1,0 +1,186 @@
+"""The bench's measures that need no skrl: sink throughput, memory under a stalled sink, import time.
+
+They drive a synthetic agent, a tiny class served by an adapter built in code, as fast as
+Python allows: one transition and one update per iteration, with twenty tracked values per
+update, which is what a tap sees from an off-policy agent updating every step. The memory
+check runs in a child process, so that its stalled emitter thread, and the backlog it holds,
+end with that process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from metrictap._adapter import Adapter
+from metrictap.sinks import MlflowSink, Point
+
+TAGS = tuple(f"Loss / Synthetic loss {index}" for index in range(20))
+NUM_ENVS = 4
+RSS_WARMUP = 10_000
+RSS_SAMPLES = 10
+HEAVY = ("mlflow", "numpy", "torch", "wrapt")
+
+
+class SyntheticAgent:
+    """An agent that only tracks: twenty values per update, cleared by a flush every 10 updates (as skrl)."""
+
+    def __init__(self) -> None:
+        self.tracking_data: dict[str, list[float]] = {tag: [] for tag in TAGS}
+        self.rewards = [-1.0] * NUM_ENVS
+        self.dones = [False] * NUM_ENVS
+
+    def record_transition(self, *, rewards: list[float], terminated: list[bool], truncated: list[bool],
+                          timestep: int) -> None:
+        """One env step of every env (the tap copies rewards and done flags from here)."""
+
+    def update(self, *, timestep: int) -> None:  # noqa: ARG002 - the tap reads the step from this argument
+        """Track one value per tag."""
+        for values in self.tracking_data.values():
+            values.append(0.5)
+
+    def write_tracking_data(self) -> None:
+        """Clear the tracked values, as skrl does after writing them."""
+        for values in self.tracking_data.values():
+            values.clear()
+
+    def train(self, start: int, stop: int) -> None:
+        """Iterations *start* to *stop*: a transition, an update, and every 10 updates a flush."""
+        rewards, dones = self.rewards, self.dones
+        for timestep in range(start, stop):
+            self.record_transition(rewards=rewards, terminated=dones, truncated=dones, timestep=timestep)
+            self.update(timestep=timestep)
+            if timestep % 10 == 9:  # noqa: PLR2004
+                self.write_tracking_data()
+
+
+def synthetic_adapter() -> Adapter:
+    """The adapter that serves :class:`SyntheticAgent`."""
+    return Adapter.from_mapping({
+        "name": "synthetic", "match": {"classes": [f"{SyntheticAgent.__module__}.{SyntheticAgent.__qualname__}"]},
+        "update": {"method": "update"}, "transition": {"method": "record_transition"},
+        "tracking": {"attribute": "tracking_data", "flush": "write_tracking_data"}})
+
+
+class TimedSink(MlflowSink):
+    """An MLflow sink (spooled, as any) that adds up the time spent in its requests and the points they carried."""
+
+    def __init__(self, run_id: str, tracking_uri: str) -> None:
+        super().__init__(run_id, tracking_uri)
+        self.seconds, self.points = 0.0, 0
+
+    def log_points(self, points: Sequence[Point], *, timeout: float | None = None) -> None:
+        """Deliver *points*, timed."""
+        start = time.perf_counter()
+        super().log_points(points, timeout=timeout)
+        self.seconds += time.perf_counter() - start
+        self.points += len(points)
+
+
+def delivery(tracking_uri: str, run_id: str, updates: int) -> dict[str, float]:
+    """Sink throughput: metrics/s inside the sink's calls, and end to end from the first update to the last point."""
+    from metrictap import track  # noqa: PLC0415
+
+    agent, sink = SyntheticAgent(), TimedSink(run_id, tracking_uri)
+    start = time.perf_counter()
+    with track(agent, sink=sink, every="step", adapter=synthetic_adapter(), flush_timeout=600.0) as tap:
+        agent.train(0, updates)
+    elapsed = time.perf_counter() - start
+    return {"metrics": sink.points, "sink_seconds": sink.seconds, "elapsed_seconds": elapsed,
+            "sink_rate": sink.points / sink.seconds if sink.seconds else 0.0,
+            "end_to_end_rate": sink.points / elapsed, "lost": tap.stats.pending}
+
+
+class StalledSink:
+    """A sink whose first call never returns, as a tracking server that stopped answering."""
+
+    def __init__(self) -> None:
+        self._never = threading.Event()
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:  # noqa: ARG002 - the protocol
+        """Block forever."""
+        self._never.wait()
+
+
+def rss_bytes() -> int:
+    """The resident set size now (Linux), else the peak so far."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # pragma: no cover - not Linux
+        return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set size so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def stalled_rss(updates: int, limit_mb: float) -> dict[str, Any]:
+    """RSS growth over *updates* updates of a tap whose sink is stalled; stops early past *limit_mb* of growth."""
+    from metrictap import track  # noqa: PLC0415
+
+    agent = SyntheticAgent()
+    tap = track(agent, sink=StalledSink(), every="step", adapter=synthetic_adapter()).start()
+    agent.train(0, RSS_WARMUP)
+    base = rss_bytes()
+    done, samples = 0, []
+    chunk = max(1, updates // RSS_SAMPLES)
+    while done < updates:
+        step = min(chunk, updates - done)
+        agent.train(RSS_WARMUP + done, RSS_WARMUP + done + step)
+        done += step
+        samples.append((done, (rss_bytes() - base) / 1e6))
+        if samples[-1][1] > limit_mb:
+            break
+    stats = tap.stats
+    return {"updates": done, "requested": updates, "growth_mb": samples[-1][1], "samples": samples,
+            "bytes_per_update": samples[-1][1] * 1e6 / done, "stopped_at_limit": done < updates,
+            "pending_points": stats.pending, "transitions": stats.transitions}
+
+
+def stalled_rss_in_child(updates: int, limit_mb: float) -> dict[str, Any]:
+    """:func:`stalled_rss` in a fresh interpreter; its stalled thread dies with it."""
+    code = ("import json, sys; from metrictap._footprint import stalled_rss; "
+            f"json.dump(stalled_rss({int(updates)}, {float(limit_mb)}), sys.stdout)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,  # noqa: S603 - our code
+                          env={**os.environ, "METRICTAP_STRICT": "0"})
+    if done.returncode != 0:
+        raise RuntimeError(f"the memory check failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def import_time(repeats: int) -> dict[str, Any]:
+    """``import metrictap`` in fresh interpreters: median and range in ms, and any heavy module it pulled in.
+
+    As after ``pip install``, modules load from compiled bytecode: a first, unmeasured
+    interpreter writes it into a temporary cache that the measured ones read.
+    """
+    code = ("import json, sys, time; start = time.perf_counter(); import metrictap; "
+            "seconds = time.perf_counter() - start; "
+            f"print(json.dumps([seconds, [name for name in {list(HEAVY)!r} if name in sys.modules]]))")
+    times, heavy = [], set()
+    with tempfile.TemporaryDirectory(prefix="metrictap-pycache-") as cache:
+        env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        for attempt in range(repeats + 1):
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,  # noqa: S603
+                                  env=env)
+            seconds, modules = json.loads(done.stdout)
+            heavy.update(modules)
+            if attempt:
+                times.append(seconds * 1000)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
+            "repeats": repeats, "heavy_modules": sorted(heavy),
+            "checked": list(HEAVY)}

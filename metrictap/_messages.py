@@ -1,0 +1,72 @@
+"""What the training thread hands the emitter thread: per-step copies (:class:`Rows`) and window ends (:class:`Close`).
+
+The copies are made on every env step inside the framework's own call, so they cost as little
+as the data allows: tensors are copied on their own device with tensor methods (about a
+microsecond of dispatch each, and no ``import`` per call), keep their shape, and are
+flattened and brought to the host by the emitter thread. Nothing here reads a tensor's value,
+so a CUDA device is never synchronised by the training thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+class Rows:
+    """Per-step copies of rewards, done flags and (where the env gives them) success flags."""
+
+    __slots__ = ("dones", "rewards", "successes")
+
+    def __init__(self, rewards: list[Any], dones: list[Any], successes: list[Any] | None) -> None:
+        self.rewards, self.dones, self.successes = rewards, dones, successes
+
+
+class Close:
+    """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures."""
+
+    __slots__ = ("fallback", "hooks", "measured", "slices", "step", "timestamp_ms")
+
+    def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
+                 measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object]) -> None:
+        self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
+        self.measured, self.hooks, self.fallback = measured, hooks, fallback
+
+
+def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:
+    """Copy one step's rewards and done flags without leaving their device (tensors keep their shape)."""
+    if isinstance(rewards, Mapping):  # multi-agent: the team's reward; episodes end with the first agent's
+        rewards = sum(rewards.values())
+        terminated, truncated = next(iter(terminated.values())), next(iter(truncated.values()))
+    if hasattr(rewards, "detach"):
+        copy = rewards.detach().clone() if rewards.requires_grad else rewards.clone()
+        return copy if copy.dim() else copy.reshape(1), terminated.logical_or(truncated)
+    import numpy as np  # noqa: PLC0415
+
+    return np.array(rewards, dtype=np.float64).reshape(-1), np.logical_or(terminated, truncated).reshape(-1)
+
+
+def copy_flags(flags: Any, mask: Any) -> Any:
+    """One step's success flags as float64, NaN where *mask* says unknown; tensors stay on their device."""
+    if hasattr(flags, "detach"):
+        values = flags.detach().reshape(-1).double()
+        if mask is None:
+            return values
+        if not hasattr(mask, "detach"):
+            mask = values.new_tensor(mask)
+        return values.where(mask.reshape(-1).bool(), math.nan)
+    import numpy as np  # noqa: PLC0415
+
+    values = np.asarray(flags, dtype=np.float64).reshape(-1)
+    return values if mask is None else np.where(np.asarray(mask).reshape(-1), values, np.nan)
+
+
+def unknown_flags(successes: list[Any], rewards: list[Any]) -> list[Any] | None:
+    """A chunk's success flags, None where no step had any; steps without flags become NaN on the flags' device."""
+    if all(item is None for item in successes):
+        return None
+    if not any(hasattr(item, "detach") for item in successes):
+        return successes  # host arrays: the emitter fills the gaps
+    return [item if item is not None else row.new_full((len(row),), math.nan).double()
+            for item, row in zip(successes, rewards, strict=True)]

@@ -1,0 +1,144 @@
+"""The bench's figures: medians and ranges of paired runs, the issue's targets, and the printed table.
+
+Ratios are taken within a round (each variant's time over the untapped time of the same
+round), then summarised by their median, so a machine that slows down for a while slows both
+sides of a ratio instead of one variant.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from metrictap._stopwatch import Stopwatch
+
+MICRO = 1e6
+TARGET_RATIOS = (("ppo", "metrictap-step", 1.01), ("sac", "metrictap-step", 1.03), ("sac", "metrictap-balanced", 1.01))
+TARGET_CYCLE_US = (("p50", 20.0), ("p99", 200.0))
+TARGET_DELIVERY = {"sqlite": 20_000.0, "server": 10_000.0}
+TARGET_IMPORT_MS = 30.0
+TARGET_RSS_MB = 10.0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of *values* (not interpolated, so p99 is a value that occurred)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """Median, min, max and every value."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "all": list(values)}
+
+
+def costs(stopwatch: Stopwatch) -> dict[str, Any]:
+    """Microseconds per update cycle and per wrapper call, p50 and p99."""
+    def summary(values: Sequence[float]) -> dict[str, float]:
+        return {"p50": percentile(values, 0.5) * MICRO, "p99": percentile(values, 0.99) * MICRO,
+                "max": max(values) * MICRO, "calls": len(values)}
+
+    result: dict[str, Any] = {"cycle": summary(stopwatch.cycles)} if stopwatch.cycles else {}
+    result["calls"] = {kind: summary(values) for kind, values in sorted(stopwatch.calls.items())}
+    return result
+
+
+def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[str, Stopwatch]) -> dict[str, Any]:
+    """Per variant: times, ratios to the untapped run of the same round, delivery, memory and costs."""
+    summary: dict[str, Any] = {}
+    for name in rounds[0]:
+        runs = [measured[name] for measured in rounds]
+        seconds = [run["seconds"] for run in runs]
+        entry: dict[str, Any] = {
+            "seconds": spread(seconds),
+            "ratio": spread([run["seconds"] / measured["untapped"]["seconds"]
+                             for run, measured in zip(runs, rounds, strict=True)]),
+            "cpu_ratio": spread([run["cpu_seconds"] / measured["untapped"]["cpu_seconds"]
+                                 for run, measured in zip(runs, rounds, strict=True)]),
+            "exit_seconds": statistics.median(run["exit_seconds"] for run in runs),
+            "rss_growth_mb": statistics.median(run["rss_growth_mb"] for run in runs),
+        }
+        for key in ("metrics", "updates", "windows", "errors", "lost", "event_bytes"):
+            if key in runs[0]:
+                entry[key] = max(run[key] for run in runs) if key in ("errors", "lost") else statistics.median(
+                    run[key] for run in runs)
+        if "metrics" in entry:
+            entry["metrics_per_second"] = statistics.median(run["metrics"] / run["seconds"] for run in runs)
+        if name in stopwatches:
+            entry["cost_us"] = costs(stopwatches[name])
+        summary[name] = entry
+    return summary
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the issue's targets that this bench measured: the figure, the limit, and whether it is met."""
+    checks: list[dict[str, Any]] = []
+
+    def check(label: str, value: float, limit: float, *, at_least: bool = False) -> None:
+        checks.append({"target": label, "value": value, "limit": limit,
+                       "met": value >= limit if at_least else value <= limit})
+
+    workloads = report.get("workloads", {})
+    for workload, variant, limit in TARGET_RATIOS:
+        figure = workloads.get(workload, {}).get("variants", {}).get(variant)
+        if figure:
+            check(f"{workload} {variant} ratio (median)", figure["ratio"]["median"], limit)
+    for workload, results in workloads.items():
+        cycle = results["variants"].get("metrictap-step", {}).get("cost_us", {}).get("cycle")
+        for stat, limit in TARGET_CYCLE_US if cycle else ():
+            check(f"{workload} metrictap-step tap µs per update {stat}", cycle[stat], limit)
+    if "delivery" in report:
+        kind = "server" if report["settings"]["tracking_uri"].startswith("http") else "sqlite"
+        check(f"delivery to {kind}, metrics/s", report["delivery"]["sink_rate"], TARGET_DELIVERY[kind], at_least=True)
+    if "import" in report:
+        check("import metrictap, ms (median)", report["import"]["median_ms"], TARGET_IMPORT_MS)
+        check("import metrictap, heavy modules imported", len(report["import"]["heavy_modules"]), 0)
+    if "stalled_sink" in report:
+        stalled = report["stalled_sink"]
+        check(f"RSS growth, MB, {stalled['updates']:,} updates, stalled sink", stalled["growth_mb"], TARGET_RSS_MB)
+    return checks
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as text: one table per workload, then the process-wide figures and the targets."""
+    settings = report["settings"]
+    lines = [f"metrictap bench · {report['machine']} · {report['versions']}",
+             (f"store {settings['store']} · {settings['pairs']} pairs after {settings['warmup']} warm-up round(s), "
+              f"interleaved · torch threads {settings['torch_threads']} · load average {settings['load_average']}")]
+    header = (f"{'variant':<20}{'time s':>8}{'ratio':>7}{'(min-max)':>14}{'cpu ratio':>10}"
+              f"{'tap µs/update p50':>19}{'p99':>9}{'metrics/s':>10}{'exit s':>7}{'RSS Δ MB':>9}")
+    for results in report["workloads"].values():
+        lines += ["", f"{results['title']} · {_number(results['updates'])} updates", header]
+        for name, entry in results["variants"].items():
+            ratio, cycle = entry["ratio"], entry.get("cost_us", {}).get("cycle", {})
+            span = f"({ratio['min']:.2f}-{ratio['max']:.2f})"
+            lines.append(
+                f"{name:<20}{entry['seconds']['median']:>8.2f}{ratio['median']:>7.3f}"
+                f"{span:>14}{entry['cpu_ratio']['median']:>10.3f}"
+                f"{_number(cycle.get('p50'), 1):>19}{_number(cycle.get('p99'), 1):>9}"
+                f"{_number(entry.get('metrics_per_second')):>10}{entry['exit_seconds']:>7.2f}"
+                f"{entry['rss_growth_mb']:>9.1f}")
+    lines.append("")
+    if "import" in report:
+        found = report["import"]
+        heavy = ", ".join(found["heavy_modules"]) or "none of " + ", ".join(found["checked"])
+        lines.append(f"import metrictap: {found['median_ms']:.1f} ms median of {found['repeats']} "
+                     f"({found['min_ms']:.1f}-{found['max_ms']:.1f}); heavy modules imported: {heavy}")
+    if "delivery" in report:
+        found = report["delivery"]
+        lines.append(f"delivery: {found['sink_rate']:,.0f} metrics/s inside the sink, "
+                     f"{found['end_to_end_rate']:,.0f}/s end to end ({found['metrics']:,} metrics)")
+    if "stalled_sink" in report:
+        found = report["stalled_sink"]
+        stopped = " (stopped at the limit)" if found["stopped_at_limit"] else ""
+        lines.append(f"stalled sink: RSS +{found['growth_mb']:.1f} MB after {found['updates']:,} updates{stopped}, "
+                     f"{found['bytes_per_update']:.0f} bytes per update")
+    lines.append(f"timing floor: {report['instrument_floor_us']:.2f} µs per timed call is the stopwatch's own")
+    for item in report["targets"]:
+        lines.append(f"target {'met ' if item['met'] else 'MISSED'}  {item['target']}: "
+                     f"{item['value']:,.3g} (limit {item['limit']:,.3g})")
+    return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""The bench command in a tiny configuration (real trainings, a real MLflow store), and the parts it measures with."""
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from mlflow import MlflowClient
+
+from metrictap import _hooks
+from metrictap._cli import main
+from metrictap._collector import Collector
+from metrictap._report import percentile, targets
+from metrictap._stopwatch import Stopwatch
+from metrictap._variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
+
+TAPPED = ("metrictap-step", "metrictap-balanced", "metrictap-discard", "seed-style", "seed-async")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """One bench over both workloads and every variant: one round, 80 timesteps, every extra measure."""
+    folder = tmp_path_factory.mktemp("bench")
+    path = folder / "bench.json"
+    code = main(["bench", "--pairs", "1", "--warmup", "0", "--timesteps", "80", "--variants", ",".join(VARIANTS),
+                 "--delivery_updates", "40", "--import_repeats", "1", "--rss_updates", "1000",
+                 "--json", str(path)])
+    assert code == 0
+    return json.loads(path.read_text())
+
+
+class TestBench:
+    def test_every_variant_of_every_workload_has_figures(self, report):
+        """Each workload reports time, ratio and memory for every variant, untapped at exactly 1."""
+        assert set(report["workloads"]) == {"ppo", "sac"}
+        for results in report["workloads"].values():
+            assert list(results["variants"]) == list(VARIANTS)
+            assert results["updates"] > 0
+            for entry in results["variants"].values():
+                assert entry["seconds"]["median"] > 0
+                assert entry["ratio"]["median"] > 0
+                assert math.isfinite(entry["rss_growth_mb"])
+            assert results["variants"]["untapped"]["ratio"]["all"] == [1.0]
+
+    def test_every_observer_delivered(self, report):
+        """Taps and seed-style logging delivered metrics without loss or error; TensorBoard wrote events."""
+        for results in report["workloads"].values():
+            variants = results["variants"]
+            for name in TAPPED:
+                assert variants[name]["metrics"] > 0
+                assert variants[name]["errors"] == 0
+                assert variants[name]["metrics_per_second"] > 0
+            assert variants["metrictap-step"]["lost"] == 0
+            assert variants["tensorboard"]["event_bytes"] > 0
+
+    def test_sac_observers_see_its_losses(self, report):
+        """SAC tracks its losses only while a writer is on, so observers run it tracking: ten or more per update."""
+        seed = report["workloads"]["sac"]["variants"]["seed-style"]
+        assert seed["metrics"] / seed["updates"] >= 10
+
+    def test_training_thread_costs_per_update(self, report):
+        """Every variant with wrappers has p50 <= p99 per update, and metrictap's hooks and transitions are timed."""
+        for results in report["workloads"].values():
+            for name in TAPPED:
+                cycle = results["variants"][name]["cost_us"]["cycle"]
+                assert 0 < cycle["p50"] <= cycle["p99"] <= cycle["max"]
+            calls = results["variants"]["metrictap-step"]["cost_us"]["calls"]
+            assert {"update", "transition", "hook"} <= set(calls)
+
+    def test_process_wide_figures(self, report):
+        """Import time, sink throughput and the stalled-sink memory check are reported, with the targets."""
+        assert report["import"]["median_ms"] > 0
+        assert report["import"]["heavy_modules"] == []
+        assert report["delivery"]["metrics"] > 0
+        assert report["delivery"]["lost"] == 0
+        assert report["stalled_sink"]["updates"] == 1000
+        assert report["stalled_sink"]["pending_points"] > 0
+        assert {item["target"].split(" ")[0] for item in report["targets"]} >= {"ppo", "sac", "delivery", "import",
+                                                                                "RSS"}
+        assert all(isinstance(item["met"], bool) for item in report["targets"])
+
+    def test_table(self, capsys):
+        """Without --json the command prints one table per workload, a line per variant, and the targets."""
+        assert main(["bench", "--workloads", "ppo", "--pairs", "1", "--warmup", "0", "--timesteps", "32",
+                     "--delivery_updates", "0", "--import_repeats", "0"]) == 0
+        out = capsys.readouterr().out
+        assert "PPO Pendulum-v1, 4 envs, 32 timesteps, cpu" in out
+        for name in DEFAULT_VARIANTS:
+            assert f"\n{name} " in out
+        assert "target met" in out or "target MISSED" in out
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local `mlflow server --workers 1` on a free loopback port, stopped by its pid."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:  # noqa: S310 - loopback
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.mark.server
+class TestServer:
+    def test_json_on_stdout_against_a_server(self, server, capsys):
+        """Against a tracking server, --json - prints only the JSON document, MLflow's run links going to stderr."""
+        assert main(["bench", "--workloads", "ppo", "--variants", "untapped,metrictap-step,seed-style", "--pairs",
+                     "1", "--warmup", "0", "--timesteps", "32", "--delivery_updates", "20", "--import_repeats", "0",
+                     "--tracking_uri", server, "--json", "-"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["settings"]["store"] == server
+        assert report["workloads"]["ppo"]["variants"]["metrictap-step"]["metrics"] > 0
+        assert report["workloads"]["ppo"]["variants"]["seed-style"]["metrics"] > 0
+        assert "delivery to server, metrics/s" in {item["target"] for item in report["targets"]}
+
+
+class TestUsage:
+    @pytest.mark.parametrize(("argv", "message"), [
+        (["--variants", "untapped,nope"], "--variants 'untapped,nope': unknown nope; accepted: untapped, "),
+        (["--workloads", "dqn"], "--workloads 'dqn': unknown dqn; accepted: ppo, sac"),
+        (["--pairs", "0"], "--pairs 0: accepted: an integer of at least 1"),
+        (["--device", "tpu"], "--device 'tpu': accepted: cpu, cuda, cuda:N"),
+        (["--write_interval", "often"], "--write_interval 'often': accepted: 'auto' or a positive integer"),
+    ])
+    def test_bad_options(self, argv, message, capsys):
+        """A bad option ends the command with one line naming what was given and what is accepted."""
+        assert main(["bench", *argv]) == 2
+        assert message in capsys.readouterr().err
+
+    @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+    def test_cuda_without_a_gpu(self, capsys):
+        """--device cuda on a machine without CUDA is refused before anything trains."""
+        assert main(["bench", "--device", "cuda"]) == 2
+        assert "torch sees no CUDA device here" in capsys.readouterr().err
+
+
+class TestStopwatch:
+    def test_exclusive_time_leaves_out_the_wrapped_call(self):
+        """A timed wrapper records its own time, not the time of the method it wraps."""
+        stopwatch = Stopwatch()
+
+        def body(wrapped, _instance, args, kwargs):
+            time.sleep(0.01)
+            return wrapped(*args, **kwargs)
+
+        timed = stopwatch.exclusive(body, "update")
+        assert timed(lambda seconds: time.sleep(seconds) or "done", None, (0.2,), {}) == "done"
+        (recorded,) = stopwatch.calls["update"]
+        assert 0.01 <= recorded < 0.2
+
+    def test_cycles_add_up_to_the_update(self):
+        """Everything recorded since the last update belongs to the next update's cycle."""
+        stopwatch = Stopwatch()
+        for kind, seconds in [("transition", 1.0), ("hook", 2.0), ("update", 4.0), ("transition", 8.0),
+                              ("update", 16.0)]:
+            stopwatch.record(kind, seconds)
+        assert stopwatch.cycles == [7.0, 24.0]
+
+    def test_installed_restores_the_tap(self):
+        """Leaving the block puts back the collector's wrappers and the hook factories themselves."""
+        before = (Collector.on_update, Collector.on_transition, Collector.on_flush, _hooks._function_wrapper,
+                  _hooks._method_wrapper)
+        with Stopwatch().installed():
+            assert Collector.on_update is not before[0]
+        assert (Collector.on_update, Collector.on_transition, Collector.on_flush, _hooks._function_wrapper,
+                _hooks._method_wrapper) == before
+
+
+class Tracked:
+    """An agent with skrl's tracking dict and update signature."""
+
+    def __init__(self):
+        self.tracking_data = {"Loss / Policy loss": [], "Stats / Update time (ms)": []}
+
+    def update(self, *, timestep, **_):
+        self.tracking_data["Loss / Policy loss"] += [float(timestep), float(timestep) + 1]
+        self.tracking_data["Stats / Update time (ms)"].append(torch.tensor(2.0))
+
+
+class TestSeedLogger:
+    def test_logs_what_each_update_tracked(self):
+        """Seed-style logging sends, per update, the mean of the values that update appended, under valid names."""
+        store = Store("sqlite:///mlflow.db", "seed")
+        agent = Tracked()
+        mlflow.set_tracking_uri(store.tracking_uri)
+        with mlflow.start_run(run_id=store.create_run("seed-style")) as run:
+            logger = SeedLogger(agent, mlflow, synchronous=True, stopwatch=None)
+            agent.update = logger
+            for timestep in (10, 20):
+                agent.update(timestep=timestep, timesteps=100)
+        history = MlflowClient(store.tracking_uri).get_metric_history(run.info.run_id, "Loss/Policy loss")
+        assert [(point.step, point.value) for point in history] == [(10, 10.5), (20, 20.5)]
+        assert logger.logged == 4
+        assert logger.errors == 0
+
+
+class TestReport:
+    @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1))
+    def test_percentiles_are_observed_values(self, values):
+        """A percentile is one of the values, and p50 never exceeds p99."""
+        assert percentile(values, 0.5) in values
+        assert percentile(values, 0.5) <= percentile(values, 0.99)
+
+    def test_targets_are_judged_by_their_limits(self):
+        """A ratio above its limit is missed, an import below its budget is met, throughput must reach its floor."""
+        report = {"settings": {"tracking_uri": "http://127.0.0.1:5000"},
+                  "workloads": {"ppo": {"variants": {"metrictap-step": {"ratio": {"median": 1.02}}}}},
+                  "delivery": {"sink_rate": 12_000.0},
+                  "import": {"median_ms": 12.0, "heavy_modules": []}}
+        verdicts = {item["target"]: item["met"] for item in targets(report)}
+        assert verdicts == {"ppo metrictap-step ratio (median)": False, "delivery to server, metrics/s": True,
+                            "import metrictap, ms (median)": True, "import metrictap, heavy modules imported": True}
