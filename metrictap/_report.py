@@ -58,7 +58,7 @@ def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[s
             "exit_seconds": statistics.median(run["exit_seconds"] for run in runs),
             "rss_growth_mb": statistics.median(run["rss_growth_mb"] for run in runs),
         }
-        for key in ("metrics", "updates", "windows", "errors", "lost", "event_bytes"):
+        for key in ("metrics", "updates", "windows", "errors", "lost", "spooled", "event_bytes"):
             if key in runs[0]:
                 entry[key] = max(run[key] for run in runs) if key in ("errors", "lost") else statistics.median(
                     run[key] for run in runs)

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metrictap._names import sanitize
 from metrictap._stopwatch import Stopwatch
 from metrictap._workloads import update_method
 
+if TYPE_CHECKING:
+    from metrictap.sinks import Sink
+
 FLUSH_TIMEOUT = 120.0
+DOWN_TIMEOUT = 2.0  # per request and for the exit's flush, with no server to wait for
 Result = dict[str, float]
 # The agent attributes the seed probed after every update (skrl agents have none of them).
 STANDARD_ATTRIBUTES = (
@@ -134,22 +139,36 @@ class Discard:
         """Drop *metrics*."""
 
 
-def _tapped(every: str, *, store_points: bool = True) -> Around:
+def unreachable_server() -> str:
+    """The URI of a tracking server that refuses every connection: a loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _tapped(every: str, *, sink_kind: str = "store") -> Around:
     @contextmanager
     def around(agent: Any, store: Store, stopwatch: Stopwatch | None) -> Iterator[Result]:
         from metrictap import MlflowSink, track  # noqa: PLC0415
 
         result: Result = {}
         run_id = store.create_run(f"metrictap every={every}")
-        sink = MlflowSink(run_id, store.tracking_uri) if store_points else Discard()
+        sink: Sink = Discard()
+        if sink_kind == "store":
+            sink = MlflowSink(run_id, store.tracking_uri)
+        elif sink_kind == "down":
+            sink = MlflowSink(run_id, unreachable_server(), timeout=DOWN_TIMEOUT)
         with stopwatch.installed() if stopwatch else nullcontext():
-            tap = track(agent, sink=sink, every=every, flush_timeout=FLUSH_TIMEOUT)
+            down = sink_kind == "down"  # a refused request is the expected case there, not a defect to raise
+            tap = track(agent, sink=sink, every=every, strict=False if down else None,
+                        flush_timeout=DOWN_TIMEOUT if down else FLUSH_TIMEOUT)
             with tap:
                 yield result
         store.finish(run_id)
         stats = tap.stats
-        result.update(metrics=stats.delivered, updates=stats.updates, windows=stats.windows,
-                      lost=stats.pending + stats.dropped.get("sink_error", 0), errors=sum(stats.errors.values()))
+        lost = stats.pending - stats.spooled + stats.dropped.get("sink_error", 0)
+        result.update(metrics=stats.delivered, updates=stats.updates, windows=stats.windows, spooled=stats.spooled,
+                      lost=lost, errors=sum(stats.errors.values()))
 
     return around
 
@@ -190,7 +209,9 @@ VARIANTS = {variant.name: variant for variant in (
     Variant("metrictap-step", 'track(every="step"), MLflow sink', _tapped("step"), reads_tracking=True),
     Variant("metrictap-balanced", 'track(every="balanced"), MLflow sink', _tapped("balanced"), reads_tracking=True),
     Variant("metrictap-discard", 'track(every="step") into a sink that drops everything: the tap without a store',
-            _tapped("step", store_points=False), reads_tracking=True),
+            _tapped("step", sink_kind="discard"), reads_tracking=True),
+    Variant("metrictap-server-down", 'track(every="step") to a tracking server that refuses connections: '
+            "every point goes to the spool, for replay", _tapped("step", sink_kind="down"), reads_tracking=True),
     Variant("seed-style", "mlflow.log_metrics after every update, synchronous", _seed(synchronous=True),
             reads_tracking=True),
     Variant("seed-async", "as seed-style with synchronous=False (the seed's own call)", _seed(synchronous=False),

@@ -2,13 +2,7 @@
 
 import json
 import math
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import mlflow
 import pytest
@@ -63,6 +57,14 @@ class TestBench:
             assert variants["metrictap-step"]["lost"] == 0
             assert variants["tensorboard"]["event_bytes"] > 0
 
+    def test_server_down_spools_everything(self, report):
+        """With the tracking server refusing connections, nothing is delivered and every point is spooled, none lost."""
+        for results in report["workloads"].values():
+            down = results["variants"]["metrictap-server-down"]
+            assert down["metrics"] == 0
+            assert down["spooled"] > 0
+            assert down["lost"] == 0
+
     def test_sac_observers_see_its_losses(self, report):
         """SAC tracks its losses only while a writer is on, so observers run it tracking: ten or more per update."""
         seed = report["workloads"]["sac"]["variants"]["seed-style"]
@@ -100,44 +102,15 @@ class TestBench:
         assert "target met" in out or "target MISSED" in out
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A local `mlflow server --workers 1` on a free loopback port, stopped by its pid."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:  # noqa: S310 - loopback
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
 @pytest.mark.server
 class TestServer:
-    def test_json_on_stdout_against_a_server(self, server, capsys):
+    def test_json_on_stdout_against_a_server(self, mlflow_server, capsys):
         """Against a tracking server, --json - prints only the JSON document, MLflow's run links going to stderr."""
         assert main(["bench", "--workloads", "ppo", "--variants", "untapped,metrictap-step,seed-style", "--pairs",
                      "1", "--warmup", "0", "--timesteps", "32", "--delivery_updates", "20", "--import_repeats", "0",
-                     "--tracking_uri", server, "--json", "-"]) == 0
+                     "--tracking_uri", mlflow_server.uri, "--json", "-"]) == 0
         report = json.loads(capsys.readouterr().out)
-        assert report["settings"]["store"] == server
+        assert report["settings"]["store"] == mlflow_server.uri
         assert report["workloads"]["ppo"]["variants"]["metrictap-step"]["metrics"] > 0
         assert report["workloads"]["ppo"]["variants"]["seed-style"]["metrics"] > 0
         assert "delivery to server, metrics/s" in {item["target"] for item in report["targets"]}
