@@ -11,7 +11,8 @@ Importing metrictap patches nothing and imports neither mlflow, torch, numpy nor
 from metrictap._adapter import Adapter
 from metrictap._compat import create_mlflow_logging_wrapper
 from metrictap._every import Every
-from metrictap._track import Tap, TapStats, track
+from metrictap._stats import TapStats
+from metrictap._track import Tap, track
 from metrictap.errors import AdapterError, AlreadyTrackedError, UnsupportedTargetError
 from metrictap.sinks import MlflowSink, Sink
 

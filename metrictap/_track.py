@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import types
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from metrictap._adapter import Adapter, find_adapter
@@ -21,35 +19,15 @@ from metrictap._names import is_valid
 from metrictap._patching import Patches
 from metrictap._paths import method_at
 from metrictap._ranks import check_ranks, current_rank, rank_prefix
+from metrictap._run_owner import RunOwner
 from metrictap._selection import Selection
+from metrictap._stats import ErrorLog, TapStats
 from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
-from metrictap.sinks import MlflowSink, SinkLike, check_sinks, forget_active_run, is_mlflow_module
+from metrictap.sinks import SinkLike, check_sinks, is_mlflow_module
 
 STEP_AXES = ("timestep", "timesteps", "iterations")
 _tracked: set[int] = set()
 _tracked_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class TapStats:
-    """What a tap saw and did. ``points == delivered + pending + sum(dropped.values())`` always holds.
-
-    ``spooled`` of the pending points are in the spool file ``spool``, which survives a crash and
-    which ``metrictap replay`` delivers; ``spool`` names it while the tap is active, and after
-    exit only if points remain in it.
-    """
-
-    updates: int = 0
-    iterations: int = 0
-    transitions: int = 0
-    windows: int = 0
-    points: int = 0
-    delivered: int = 0
-    pending: int = 0
-    spooled: int = 0
-    spool: str = ""
-    dropped: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
 
 
 def selection(adapter: Adapter, only: Iterable[str] | None) -> Selection:
@@ -121,13 +99,11 @@ class Tap:
             raise TypeError(f"spool={spool!r}; accepted: True, False or a directory")
         self.prefix, self.step, self.depth, self.flush_timeout = prefix, step, depth, flush_timeout
         self.spool, self.ranks = spool, check_ranks(ranks)
-        self._errors: Counter[str] = Counter()
-        self._error_lock = threading.Lock()
-        self._first_error: BaseException | None = None
+        self._errors = ErrorLog()
         self._collector: Collector | None = None
         self._emitter: Emitter | None = None
         self._patches = Patches()
-        self._owned_run: Any = None
+        self._run_owner = RunOwner()
         self._rank_prefix: str | None = ""
 
     def _find_update(self) -> tuple[object, str]:
@@ -165,16 +141,16 @@ class Tap:
 
     def _start(self) -> None:
         self._errors.clear()
-        self._first_error = None
-        sinks = [self._bind_mlflow(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
+        sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(self.adapter, self.target, every=self.every, step_axis=self.step, post=self._post,
                               fail=self._fail)
         router = Router(self.adapter, self.target, collector.agents())
         from metrictap._spool import spool_directory  # noqa: PLC0415 - keeps `import metrictap` light
 
-        couriers = couriers_for(sinks, spool_directory(self.spool, self.target, self.adapter), self._record)
+        couriers = couriers_for(sinks, spool_directory(self.spool, self.target, self.adapter),
+                                self._errors.record)
         self._emitter = Emitter(router, couriers, self.selection, prefix=f"{self._rank_prefix}{self.prefix}",
-                                depth=self.depth, on_error=self._record)
+                                depth=self.depth, on_error=self._errors.record)
         update = self._find_update()
         collector.bind("update", getattr(*update), {"step": self.adapter.update.step})
         transition = self.adapter.transition
@@ -193,33 +169,15 @@ class Tap:
         self._collector = collector
         self._emitter.start()
 
-    def _bind_mlflow(self, module: Any) -> MlflowSink:
-        if module.active_run() is None:
-            self._owned_run = module.start_run()
-        return MlflowSink.for_active_run()
-
     def _post(self, message: object) -> None:
         if self._emitter is not None:
             self._emitter.post(message)
 
     def _fail(self, kind: str, exc: BaseException) -> None:
         """Record an error on the training thread; under ``strict`` raise it too (background threads only record)."""
-        self._record(kind, exc)
+        self._errors.record(kind, exc)
         if self.strict:
             raise exc
-
-    def _record(self, kind: str, exc: BaseException) -> None:
-        with self._error_lock:
-            self._errors[kind] += 1
-            first = self._errors[kind] == 1
-            if self._first_error is None:
-                self._first_error = exc
-        if first:
-            import logging  # noqa: PLC0415 - keeps `import metrictap` light
-
-            logging.getLogger("metrictap").warning(
-                "metrictap: %s error, training continues (further %s errors are only counted): %r",
-                kind, kind, exc, exc_info=exc)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: types.TracebackType | None) -> None:
@@ -232,10 +190,10 @@ class Tap:
         try:
             collector.close(final=True)
         except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
-            self._record("close", error)
+            self._errors.record("close", error)
         finished = False
         try:
-            finished = emitter.close(self.flush_timeout, self._run_end(exc_type))
+            finished = emitter.close(self.flush_timeout, self._run_owner.final_state(exc_type))
         finally:  # Ctrl-C during the flush leaves at once, the spool intact and named in the warning
             self._last = self.stats
             self._collector = None
@@ -244,28 +202,9 @@ class Tap:
                 import logging  # noqa: PLC0415
 
                 logging.getLogger("metrictap").warning("%s", report)
-            self._end_owned_run(exc_type, finished=finished)
-        if self.strict and exc_type is None and self._first_error is not None:
-            raise self._first_error
-
-    def _run_end(self, exc_type: type[BaseException] | None) -> tuple[str, str] | None:
-        """The owned run's id and final status, which the spool records if the server cannot take it now."""
-        if self._owned_run is None:
-            return None
-        status = "FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
-        return self._owned_run.info.run_id, status
-
-    def _end_owned_run(self, exc_type: type[BaseException] | None, *, finished: bool) -> None:
-        end = self._run_end(exc_type)
-        if end is None:
-            return
-        self._owned_run = None
-        if finished:
-            import mlflow  # noqa: PLC0415
-
-            mlflow.end_run(end[1])
-        else:  # the server did not answer in time: end_run would retry for minutes; replay ends the run
-            forget_active_run()
+            self._run_owner.end(exc_type, delivered=finished)
+        if self.strict and exc_type is None and self._errors.first is not None:
+            raise self._errors.first
 
     def start(self) -> Tap:
         """Enter the tap outside a ``with`` block (notebooks); pair with :meth:`stop`."""
@@ -296,4 +235,4 @@ class Tap:
         return TapStats(updates=collector.updates, iterations=collector.iterations,
                         transitions=collector.transitions, windows=collector.windows, points=points,
                         delivered=delivered, pending=pending, spooled=min(spooled, pending), spool=emitter.spool,
-                        dropped=dict(dropped), errors=dict(self._errors))
+                        dropped=dict(dropped), errors=dict(self._errors.counts))

@@ -81,30 +81,6 @@ class TestMlflowSink:
         assert mlflow.active_run() is None
         assert threading.active_count() >= 1
 
-    @pytest.mark.parametrize(("error", "status"), [(None, "FINISHED"), (ValueError, "FAILED"),
-                                                   (KeyboardInterrupt, "KILLED")])
-    @pytest.mark.usefixtures("store")
-    def test_owned_run_status(self, error, status):
-        """Without an active run the tap starts one and ends it FINISHED, FAILED on an exception, KILLED on Ctrl-C."""
-        runner = make_runner("PPO", timesteps=32)
-        tap = track(runner.agent, sink=mlflow)
-        if error is None:
-            with tap:
-                runner.run()
-        else:
-            with pytest.raises(error), tap:
-                _train_then_fail(runner, error)
-        runs = MlflowClient().search_runs([mlflow.get_experiment_by_name("metrictap-tests").experiment_id],
-                                          order_by=["attributes.start_time DESC"], max_results=1)
-        assert runs[0].info.status == status
-        assert "policy_loss" in runs[0].data.metrics
-        assert mlflow.active_run() is None
-
-
-def _train_then_fail(runner, error):
-    runner.run()
-    raise error
-
 
 class TestFanOut:
     def test_failing_sink_does_not_stop_others(self, monkeypatch):
