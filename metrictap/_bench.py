@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser, _command: str) -> None:
     parser.add_argument("--import_repeats", type=int, default=7, help="fresh interpreters timing the import; 0 skips")
     parser.add_argument("--rss_updates", type=int, default=0,
                         help="synthetic updates with a stalled sink, for the memory check (the target: 1000000)")
+    parser.add_argument("--rss_sink", choices=("mlflow", "callable"), default="mlflow",
+                        help="the stalled sink: an MLflow sink whose server never answers (its backlog goes to the "
+                             "spool), or a function that never returns (its backlog stays in memory)")
     parser.add_argument("--rss_limit_mb", type=float, default=1024.0, help="stop the memory check past this growth")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH ('-': stdout only)")
 
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         report["import"] = import_time(args.import_repeats)
     if args.rss_updates:
         _progress(f"memory with a stalled sink over {args.rss_updates:,} updates")
-        report["stalled_sink"] = stalled_rss_in_child(args.rss_updates, args.rss_limit_mb)
+        report["stalled_sink"] = stalled_rss_in_child(args.rss_updates, args.rss_limit_mb, args.rss_sink)
     report["settings"]["load_average_after"] = _load()
     report["targets"] = targets(report)
     if args.json:

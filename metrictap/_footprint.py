@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from metrictap._adapter import Adapter
@@ -28,6 +29,7 @@ TAGS = tuple(f"Loss / Synthetic loss {index}" for index in range(20))
 NUM_ENVS = 4
 RSS_WARMUP = 10_000
 RSS_SAMPLES = 10
+SETTLE_SECONDS = 0.5  # longer than the emitter's hand-over interval
 HEAVY = ("mlflow", "numpy", "torch", "wrapt")
 
 
@@ -126,13 +128,54 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def stalled_rss(updates: int, limit_mb: float) -> dict[str, Any]:
-    """RSS growth over *updates* updates of a tap whose sink is stalled; stops early past *limit_mb* of growth."""
-    from metrictap import track  # noqa: PLC0415
+def stalled_rss(updates: int, limit_mb: float, sink_kind: str = "mlflow") -> dict[str, Any]:
+    """RSS growth over *updates* updates of a tap whose sink is stalled; stops early past *limit_mb* of growth.
+
+    ``mlflow``: an MLflow sink whose server accepts connections and never answers, so that the
+    backlog goes to the spool on disk. ``callable``: a sink function that never returns, whose
+    backlog has nowhere to go but memory (nothing is dropped).
+    """
+    from metrictap import MlflowSink, track  # noqa: PLC0415
 
     agent = SyntheticAgent()
-    tap = track(agent, sink=StalledSink(), every="step", adapter=synthetic_adapter()).start()
+    with socket.create_server(("127.0.0.1", 0)) as silent, tempfile.TemporaryDirectory() as spool:
+        sink: Any = StalledSink()
+        if sink_kind == "mlflow":
+            import mlflow  # noqa: F401, PLC0415 - loaded before the baseline: its import is not the backlog's memory
+
+            sink = MlflowSink("stalled", f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=600.0)
+        tap = track(agent, sink=sink, every="step", adapter=synthetic_adapter(), spool=spool, flush_timeout=0)
+        tap.start()
+        result = _grow(agent, updates, limit_mb, lambda: tap.stats.points)
+        stats = tap.stats
+        result.update(sink=sink_kind, pending_points=stats.pending, spooled_points=stats.spooled,
+                      spool_mb=sum(entry.stat().st_size for entry in os.scandir(spool)) / 1e6,
+                      transitions=stats.transitions)
+        tap.stop()
+    return result
+
+
+def _settled(points: Callable[[], int]) -> None:
+    """Wait until the emitter has taken everything handed over (its point count stops moving).
+
+    The synthetic agent updates faster than any real one, faster than the emitter thread names
+    and spools its windows; what is measured is what stays, not that transient queue.
+    """
+    last = -1
+    while (now := points()) != last:
+        last = now
+        time.sleep(SETTLE_SECONDS)
+
+
+def _grow(agent: SyntheticAgent, updates: int, limit_mb: float, points: Callable[[], int]) -> dict[str, Any]:
+    """RSS after each tenth of *updates*: the growth is counted from the first tenth on.
+
+    The first tenth reaches the high-water mark of the emitter's queue (this agent updates
+    faster than the emitter names windows; the allocator keeps the memory that queue took)
+    and of the sink's own buffers; that one-off rise is reported apart, as ``first_mb``.
+    """
     agent.train(0, RSS_WARMUP)
+    _settled(points)
     base = rss_bytes()
     done, samples = 0, []
     chunk = max(1, updates // RSS_SAMPLES)
@@ -140,19 +183,20 @@ def stalled_rss(updates: int, limit_mb: float) -> dict[str, Any]:
         step = min(chunk, updates - done)
         agent.train(RSS_WARMUP + done, RSS_WARMUP + done + step)
         done += step
+        _settled(points)
         samples.append((done, (rss_bytes() - base) / 1e6))
         if samples[-1][1] > limit_mb:
             break
-    stats = tap.stats
-    return {"updates": done, "requested": updates, "growth_mb": samples[-1][1], "samples": samples,
-            "bytes_per_update": samples[-1][1] * 1e6 / done, "stopped_at_limit": done < updates,
-            "pending_points": stats.pending, "transitions": stats.transitions}
+    first_updates, first_mb = samples[0]
+    growth = samples[-1][1] - first_mb
+    return {"updates": done, "requested": updates, "first_mb": first_mb, "growth_mb": growth, "samples": samples,
+            "bytes_per_update": growth * 1e6 / max(1, done - first_updates), "stopped_at_limit": done < updates}
 
 
-def stalled_rss_in_child(updates: int, limit_mb: float) -> dict[str, Any]:
-    """:func:`stalled_rss` in a fresh interpreter; its stalled thread dies with it."""
+def stalled_rss_in_child(updates: int, limit_mb: float, sink_kind: str = "mlflow") -> dict[str, Any]:
+    """:func:`stalled_rss` in a fresh interpreter; its stalled threads die with it."""
     code = ("import json, sys; from metrictap._footprint import stalled_rss; "
-            f"json.dump(stalled_rss({int(updates)}, {float(limit_mb)}), sys.stdout)")
+            f"json.dump(stalled_rss({int(updates)}, {float(limit_mb)}, {sink_kind!r}), sys.stdout)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,  # noqa: S603 - our code
                           env={**os.environ, "METRICTAP_STRICT": "0"})
     if done.returncode != 0:

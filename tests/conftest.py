@@ -27,15 +27,11 @@ def _strict_taps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cwd(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test writes skrl runs and MLflow stores into its own folder, never the checkout or a store set before."""
+def _isolated_cwd(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test writes skrl runs and MLflow stores into its own folder, never the checkout."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    yield
-    import mlflow  # noqa: PLC0415 - only once a test has run
-
-    mlflow.set_tracking_uri(None)  # commands run in-process (the bench's seed-style logging) set it for the process
 
 
 @pytest.fixture(scope="session")

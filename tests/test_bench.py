@@ -14,11 +14,19 @@ from mlflow import MlflowClient
 from metrictap import _hooks
 from metrictap._cli import main
 from metrictap._collector import Collector
+from metrictap._footprint import stalled_rss_in_child
 from metrictap._report import percentile, targets
 from metrictap._stopwatch import Stopwatch
 from metrictap._variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
 
 TAPPED = ("metrictap-step", "metrictap-balanced", "metrictap-discard", "seed-style", "seed-async")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_unset():
+    """The seed-style variant sets MLflow's process-wide tracking URI, as the seed did; later tests set their own."""
+    yield
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +94,18 @@ class TestBench:
         assert report["delivery"]["metrics"] > 0
         assert report["delivery"]["lost"] == 0
         assert report["stalled_sink"]["updates"] == 1000
-        assert report["stalled_sink"]["pending_points"] > 0
+        assert report["stalled_sink"]["pending_points"] >= report["stalled_sink"]["spooled_points"] > 0
+        assert report["stalled_sink"]["spool_mb"] > 0
         assert {item["target"].split(" ")[0] for item in report["targets"]} >= {"ppo", "sac", "delivery", "import",
                                                                                 "RSS"}
         assert all(isinstance(item["met"], bool) for item in report["targets"])
+
+    def test_stalled_function_keeps_its_backlog_in_memory(self):
+        """A stalled sink function has no spool: every pending point is held in memory, none is dropped."""
+        found = stalled_rss_in_child(1000, 1024.0, "callable")
+        assert found["sink"] == "callable"
+        assert found["pending_points"] > 0
+        assert found["spooled_points"] == 0
 
     def test_table(self, capsys):
         """Without --json the command prints one table per workload, a line per variant, and the targets."""
