@@ -21,7 +21,8 @@ from metrictap._adapter import Adapter
 from metrictap._every import Every
 from metrictap._messages import Close, Rows, copy_flags, copy_row, unknown_flags
 from metrictap._patching import ArgumentReader, active
-from metrictap._paths import MISSING, expand, first, resolve
+from metrictap._paths import MISSING, first
+from metrictap._state import StateReader
 
 if TYPE_CHECKING:
     from metrictap._hooks import Capture
@@ -43,7 +44,6 @@ class Collector:
         cycle = first(target, adapter.match.cycle)
         self._cycle = cycle if isinstance(cycle, int) and cycle > 0 else 1
         self._training_attr = adapter.match.training
-        self._seen: dict[str, tuple[list[Any], int]] = {}
         self._slices: list[tuple[str, list[Any]]] = []
         self._hooks: dict[str, list[Any]] = {}
         self._tagged: dict[str, list[Any]] = {}
@@ -62,7 +62,7 @@ class Collector:
         self._outbox: list[object] = []
         self._handed = now
         self._success_keys = adapter.transition.success if adapter.transition else ()
-        self._probes = self._probe_paths()
+        self.state = StateReader(adapter, target)
         self.readers: dict[str, ArgumentReader] = {}
         self.function_hooks: dict[str, list[Capture]] = {}
         self.fail = fail
@@ -175,10 +175,13 @@ class Collector:
                  kwargs: dict[str, Any]) -> Any:
         """Wrapper of the method that clears the tag lists: read what is new before it goes."""
         try:
-            self._read_tracking()
+            self.state.new_tracked(self._slices)
         except Exception as exc:  # noqa: BLE001
             self._fail("tracking", exc)
-        return wrapped(*args, **kwargs)
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            self.state.forget()
 
     def on_hook(self, name: str, value: object) -> None:
         """Record one observed value (a KL divergence, a gradient norm) for the current window."""
@@ -188,20 +191,6 @@ class Collector:
         """Record one value of a framework tag seen in a call (routed through the adapter's keys on emission)."""
         self._tagged.setdefault(tag, []).append(value)
         self._dirty = True
-
-    def _read_tracking(self) -> None:
-        tracking = self.adapter.tracking
-        data = resolve(self.target, tracking.attribute) if tracking else MISSING
-        if not isinstance(data, Mapping):
-            return
-        seen = self._seen
-        for tag, values in data.items():
-            known = seen.get(tag)
-            start = known[1] if known is not None and known[0] is values else 0
-            size = len(values)
-            if size > start:
-                self._slices.append((tag, values[start:size]))
-                seen[tag] = (values, size)
 
     def _ship_rows(self) -> None:
         if self._rewards:
@@ -222,9 +211,9 @@ class Collector:
         if final and not self._dirty:
             self._hand_over(now, force=True)
             return
-        self._read_tracking()
+        self.state.new_tracked(self._slices)
         self._ship_rows()
-        probed = self._probe() if self._window_iterations else {}
+        probed = self.state.probe() if self._window_iterations else {}
         self._slices.extend(self._tagged.items())
         self._outbox.append(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
                                   measured=self._measure(now), hooks=self._hooks, fallback=probed))
@@ -256,28 +245,3 @@ class Collector:
             measured["rollout_time"] = self._rollout / updates
             measured["epoch_time"] = (self._learning + self._rollout) / updates
         return measured
-
-    def _probe_paths(self) -> dict[str, list[str]]:
-        """Each probed name with its concrete paths in order (``{agent}`` expanded once, not per window)."""
-        paths: dict[str, list[str]] = {}
-        agents = self.agents()
-        for probe in self.adapter.probes:
-            for path in probe.read:
-                for concrete, agent in expand(path, agents):
-                    paths.setdefault(f"{probe.name}/{agent}" if agent else probe.name, []).append(concrete)
-        return paths
-
-    def _probe(self) -> dict[str, object]:
-        values: dict[str, object] = {}
-        for name, paths in self._probes.items():
-            for path in paths:
-                value = resolve(self.target, path)
-                if value is not MISSING:
-                    values[name] = value
-                    break
-        return values
-
-    def agents(self) -> tuple[str, ...]:
-        """The target's agent ids (multi-agent frameworks), else an empty tuple."""
-        ids = resolve(self.target, self.adapter.match.agents) if self.adapter.match.agents else MISSING
-        return tuple(str(agent) for agent in ids) if isinstance(ids, (list, tuple)) else ()

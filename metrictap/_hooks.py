@@ -98,7 +98,7 @@ def _method_wrapper(collector: Collector, capture: Capture, during: str, instanc
 
 def install_hooks(hooks: Sequence[Hook], target: object, collector: Collector, patches: Patches) -> None:
     """Patch every hook of the adapter that applies to *target*; hooks that find nothing are skipped."""
-    agents = collector.agents()
+    agents = collector.state.agents
     for hook in hooks:
         path, method = hook.target.split(":")
         if hook.module:

@@ -144,7 +144,7 @@ class Tap:
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(self.adapter, self.target, every=self.every, step_axis=self.step, post=self._post,
                               fail=self._fail)
-        router = Router(self.adapter, self.target, collector.agents())
+        router = Router(self.adapter, self.target, collector.state.agents)
         from metrictap._spool import spool_directory  # noqa: PLC0415 - keeps `import metrictap` light
 
         couriers = couriers_for(sinks, spool_directory(self.spool, self.target, self.adapter),
