@@ -9,6 +9,7 @@ with what the variant delivered.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
@@ -128,6 +129,17 @@ class Variant:
 
 
 @contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextmanager
 def _untapped(_agent: Any, _store: Store, _stopwatch: Stopwatch | None) -> Iterator[Result]:
     yield {}
 
@@ -158,8 +170,10 @@ def _tapped(every: str, *, sink_kind: str = "store") -> Around:
             sink = MlflowSink(run_id, store.tracking_uri)
         elif sink_kind == "down":
             sink = MlflowSink(run_id, unreachable_server(), timeout=DOWN_TIMEOUT)
-        with stopwatch.installed() if stopwatch else nullcontext():
-            down = sink_kind == "down"  # a refused request is the expected case there, not a defect to raise
+        # Refused requests are the server-down variant's point: neither errors to raise nor news to log.
+        down = sink_kind == "down"
+        quiet = _quiet("metrictap") if down else nullcontext()
+        with stopwatch.installed() if stopwatch else nullcontext(), quiet:
             tap = track(agent, sink=sink, every=every, strict=False if down else None,
                         flush_timeout=DOWN_TIMEOUT if down else FLUSH_TIMEOUT)
             with tap:
