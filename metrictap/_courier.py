@@ -165,9 +165,10 @@ class SpoolCourier(Courier):
     """Writes ahead to a spool, then sends from it: see the module's docstring."""
 
     def __init__(self, sink: MlflowSink, spool: Spool, *, on_error: Callable[[str, BaseException], None],
-                 remove: bool = True) -> None:
+                 remove: bool = True, lock: bool = True) -> None:
         super().__init__(sink, on_error=on_error)
-        spool.lock()
+        if lock:
+            spool.lock()
         self._spool, self._path, self._remove, self.flushed = spool, spool.path, remove, 0
 
     @property

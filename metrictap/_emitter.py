@@ -177,9 +177,12 @@ class Emitter:
         return selected
 
 
-def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[str, BaseException], None]
-                 ) -> list[Courier]:
-    """One courier per sink: MLflow sinks write ahead to a new spool in the directory *spool* unless it is None."""
+def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[str, BaseException], None], *,
+                 process: bool = False) -> list[Courier]:
+    """One courier per sink: MLflow sinks write ahead to a new spool in the directory *spool* unless it is None.
+
+    With *process*, a child process delivers each spool (:mod:`metrictap._deliverer`).
+    """
     from metrictap._backlog import MemoryCourier  # noqa: PLC0415 - delivery loads on the first entry into a tap
     from metrictap._courier import SpoolCourier  # noqa: PLC0415
     from metrictap._spool import Spool  # noqa: PLC0415
@@ -194,7 +197,12 @@ def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[st
                 raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
                               "pass spool=<a writable directory>, or spool=False to keep points in memory only"
                               ) from exc
-            couriers.append(SpoolCourier(sink, file, on_error=on_error))
+            if process:
+                from metrictap._deliverer import ProcessCourier  # noqa: PLC0415
+
+                couriers.append(ProcessCourier(sink, file, on_error=on_error))
+            else:
+                couriers.append(SpoolCourier(sink, file, on_error=on_error))
         else:
             couriers.append(MemoryCourier(sink, on_error=on_error))
     return couriers

@@ -26,6 +26,7 @@ from metrictap.errors import AlreadyTrackedError, UnsupportedTargetError
 from metrictap.sinks import SinkLike, check_sinks, is_mlflow_module
 
 STEP_AXES = ("timestep", "timesteps", "iterations")
+DELIVERIES = ("thread", "process")
 _tracked: set[int] = set()
 _tracked_lock = threading.Lock()
 
@@ -40,7 +41,8 @@ def selection(adapter: Adapter, only: Iterable[str] | None) -> Selection:
 def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every = "balanced",
           only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
-          flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0) -> Tap:
+          flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
+          delivery: str = "thread") -> Tap:
     """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
 
     Args:
@@ -66,10 +68,15 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
             a directory; or False to keep undelivered points in memory only.
         ranks: which process of a distributed job emits: ``0`` (rank 0 only; others run
             untapped), another rank, or ``"all"`` (every rank, its names prefixed ``rank<N>/``).
+        delivery: who sends to MLflow sinks: ``"thread"``, a thread of this process, or
+            ``"process"``, a child process that sends from the spool, so that MLflow's own
+            Python work (a sqlite store costs 100-150 µs per metric) never holds the
+            interpreter lock that training needs. Other sinks are always served by a thread.
 
     """
     return Tap(target, sink=sink, every=every, only=only, prefix=prefix, step=step, adapter=adapter,
-               depth=depth, strict=strict, flush_timeout=flush_timeout, spool=spool, ranks=ranks)
+               depth=depth, strict=strict, flush_timeout=flush_timeout, spool=spool, ranks=ranks,
+               delivery=delivery)
 
 
 class Tap:
@@ -78,7 +85,7 @@ class Tap:
     def __init__(self, target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every,
                  only: Iterable[str] | None, prefix: str, step: str, adapter: Adapter | None, depth: int,
                  strict: bool | None, flush_timeout: float, spool: str | os.PathLike[str] | bool = True,
-                 ranks: int | str = 0) -> None:
+                 ranks: int | str = 0, delivery: str = "thread") -> None:
         if strict is None:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         self.target, self.every, self.strict = target, parse_every(every), strict
@@ -98,7 +105,12 @@ class Tap:
         if not isinstance(spool, (bool, str, os.PathLike)):
             raise TypeError(f"spool={spool!r}; accepted: True, False or a directory")
         self.prefix, self.step, self.depth, self.flush_timeout = prefix, step, depth, flush_timeout
-        self.spool, self.ranks = spool, check_ranks(ranks)
+        if delivery not in DELIVERIES:
+            raise ValueError(f"delivery={delivery!r}; accepted: {', '.join(map(repr, DELIVERIES))}")
+        if delivery == "process" and spool is False:
+            raise ValueError("delivery='process' sends from the spool file; accepted with spool=True or a directory, "
+                             "not spool=False")
+        self.spool, self.ranks, self.delivery = spool, check_ranks(ranks), delivery
         self._errors = ErrorLog()
         self._collector: Collector | None = None
         self._emitter: Emitter | None = None
@@ -148,7 +160,7 @@ class Tap:
         from metrictap._spool import spool_directory  # noqa: PLC0415 - keeps `import metrictap` light
 
         couriers = couriers_for(sinks, spool_directory(self.spool, self.target, self.adapter),
-                                self._errors.record)
+                                self._errors.record, process=self.delivery == "process")
         self._emitter = Emitter(router, couriers, self.selection, prefix=f"{self._rank_prefix}{self.prefix}",
                                 depth=self.depth, on_error=self._errors.record)
         update = self._find_update()

@@ -158,7 +158,7 @@ def unreachable_server() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def _tapped(every: str, *, sink_kind: str = "store") -> Around:
+def _tapped(every: str, *, sink_kind: str = "store", delivery: str = "thread") -> Around:
     @contextmanager
     def around(agent: Any, store: Store, stopwatch: Stopwatch | None) -> Iterator[Result]:
         from metrictap import MlflowSink, track  # noqa: PLC0415
@@ -174,7 +174,7 @@ def _tapped(every: str, *, sink_kind: str = "store") -> Around:
         down = sink_kind == "down"
         quiet = _quiet("metrictap") if down else nullcontext()
         with stopwatch.installed() if stopwatch else nullcontext(), quiet:
-            tap = track(agent, sink=sink, every=every, strict=False if down else None,
+            tap = track(agent, sink=sink, every=every, strict=False if down else None, delivery=delivery,
                         flush_timeout=DOWN_TIMEOUT if down else FLUSH_TIMEOUT)
             with tap:
                 yield result
@@ -222,6 +222,10 @@ VARIANTS = {variant.name: variant for variant in (
     Variant("untapped", "no tracking at all", _untapped),
     Variant("metrictap-step", 'track(every="step"), MLflow sink', _tapped("step"), reads_tracking=True),
     Variant("metrictap-balanced", 'track(every="balanced"), MLflow sink', _tapped("balanced"), reads_tracking=True),
+    Variant("metrictap-step-process", 'track(every="step", delivery="process"), MLflow sink',
+            _tapped("step", delivery="process"), reads_tracking=True),
+    Variant("metrictap-balanced-process", 'track(every="balanced", delivery="process"), MLflow sink',
+            _tapped("balanced", delivery="process"), reads_tracking=True),
     Variant("metrictap-discard", 'track(every="step") into a sink that drops everything: the tap without a store',
             _tapped("step", sink_kind="discard"), reads_tracking=True),
     Variant("metrictap-server-down", 'track(every="step") to a tracking server that refuses connections: '

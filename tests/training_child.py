@@ -19,6 +19,7 @@ parser.add_argument("--timesteps", type=int, default=16 * 20)
 parser.add_argument("--ranks", default="0")
 parser.add_argument("--flush_timeout", type=float, default=10.0)
 parser.add_argument("--spool", default="spools")
+parser.add_argument("--delivery", default="thread")
 parser.add_argument("--torchrun", action="store_true")
 args = parser.parse_args()
 
@@ -35,7 +36,8 @@ from metrictap import MlflowSink, track  # noqa: E402
 runner = make_runner("PPO", timesteps=args.timesteps, directory="runs")
 ranks = args.ranks if args.ranks == "all" else int(args.ranks)
 tap = track(runner.agent, sink=MlflowSink(args.run_id, args.tracking_uri, timeout=5.0), every="step",
-            strict=False, flush_timeout=args.flush_timeout, spool=args.spool, ranks=ranks)
+            strict=False, flush_timeout=args.flush_timeout, spool=args.spool, ranks=ranks,
+            delivery=args.delivery)
 with tap:
     print("TRAINING", flush=True)  # noqa: T201 - the test reads these lines
     runner.run()
