@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--backend", choices=("auto", "isaaclab", "gymnasium"), default="auto")
     parser.add_argument("--mlflow_log_interval", default="balanced", metavar="INTERVAL",
                         help="step, balanced (every 10 iterations), rollout, an int N, or a duration such as 30s")
+    parser.add_argument("--delivery", choices=("thread", "process"), default="thread",
+                        help="who sends to MLflow: a thread of the training process, or a child process that "
+                             "keeps MLflow's Python work off the training's interpreter lock")
     parser.add_argument("--metrics", metavar="NAME,...", help="log only these canonical names or glob patterns")
     parser.add_argument("--experiment", help="MLflow experiment (default: the task id)")
     parser.add_argument("--run_name", help="MLflow run name (default: the skrl run folder name)")
@@ -148,7 +151,8 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     status, code = "FAILED", 1
     try:
         with _sigterm_as_interrupt(), uploading_checkpoints(agent, session), track(
-                agent, sink=[MlflowSink(session.run_id, uri), last], every=every, only=only, prefix=prefix):
+                agent, sink=[MlflowSink(session.run_id, uri), last], every=every, only=only, prefix=prefix,
+                delivery=args.delivery):
             training.run(mode)
         status, code = "FINISHED", 0
     except KeyboardInterrupt:

@@ -48,6 +48,14 @@ class TestTrain:
         assert f"mlflow ui --backend-store-uri {store()}" in out
         assert "run FINISHED: episode_reward_mean=" in out
 
+    def test_process_delivery(self):
+        """With --delivery process a child process delivers every window and the run still ends FINISHED."""
+        assert main(["train", "--task", "Pendulum-v1", "--num_envs", "2", "--timesteps", "160",
+                     "--mlflow_log_interval", "step", "--delivery", "process"]) == 0
+        (run,) = runs()
+        assert run.info.status == "FINISHED"
+        assert len(MlflowClient(store()).get_metric_history(run.info.run_id, "policy_loss")) == 160 // 16
+
     def test_eval_logs_into_the_training_run(self):
         """eval loads a checkpoint and logs eval/ episode metrics into the run it is given."""
         assert main(["train", "--task", "Pendulum-v1", "--num_envs", "2", "--timesteps", "160"]) == 0
