@@ -77,6 +77,7 @@ class TestProcessDelivery:
     def test_mlflow_module_and_owned_run(self, tmp_path, monkeypatch):
         """With sink=mlflow and no active run, the tap's own run is FINISHED once the child delivered everything."""
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'owned.db'}")
+        monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)  # another test's, in another store
         runner = make_runner("PPO", timesteps=64)
         with track(runner.agent, sink=mlflow, every="step", delivery="process") as tap:
             run_id = mlflow.active_run().info.run_id
