@@ -35,6 +35,18 @@ def _isolated_cwd(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # mlflow.set_experiment() sets it for the process
 
 
+@pytest.fixture(scope="module")
+def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real sqlite MLflow store set as the tracking URI for one module, experiment ``metrictap-tests`` active."""
+    import mlflow  # noqa: PLC0415 - only modules that use it pay its import
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("metrictap-tests")
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """One real ``mlflow server --workers 1`` on 127.0.0.1 for the session; tests that kill it start it again."""

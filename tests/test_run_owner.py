@@ -9,22 +9,12 @@ from metrictap import track
 from metrictap._run_owner import RunOwner
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One real sqlite-backed MLflow store for the module (creating one costs seconds)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("metrictap-tests")
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
 def _train_then_fail(runner, error):
     runner.run()
     raise error
 
 
-@pytest.mark.usefixtures("store")
+@pytest.mark.usefixtures("tracking_store")
 class TestRunOwner:
     def test_callers_run_is_left_running(self):
         """A run the caller started is bound to, and neither ended nor forgotten by the owner."""

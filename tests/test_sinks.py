@@ -17,16 +17,6 @@ from metrictap.sinks import CallableSink, Point, RejectedPointsError, ServerErro
 from metrictap.testing import MemorySink
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One real sqlite-backed MLflow store for the module (creating one costs seconds)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("metrictap-tests")
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
 def history(run_id, name):
     return [(m.step, m.value) for m in MlflowClient().get_metric_history(run_id, name)]
 
@@ -58,16 +48,16 @@ class TestCheckSinks:
 
 
 class TestMlflowSink:
-    def test_batches_read_back(self, store):
+    def test_batches_read_back(self, tracking_store):
         """Points logged through MlflowSink are in the store, in requests of at most batch_size metrics."""
         with mlflow.start_run() as run:
-            sink = MlflowSink(run.info.run_id, store, batch_size=7)
+            sink = MlflowSink(run.info.run_id, tracking_store, batch_size=7)
             sink.log_points([Point(f"m{i % 3}", float(i), i, 1000 + i) for i in range(20)])
             sink.log_metrics({"x": 1.5}, step=3)
         assert history(run.info.run_id, "m0") == [(i, float(i)) for i in range(0, 20, 3)]
         assert history(run.info.run_id, "x") == [(3, 1.5)]
 
-    @pytest.mark.usefixtures("store")
+    @pytest.mark.usefixtures("tracking_store")
     def test_module_binds_the_active_run(self):
         """sink=mlflow logs into the run active at entry, from the emitter thread, one point per emission."""
         runner = make_runner("PPO", timesteps=16 * 12)
