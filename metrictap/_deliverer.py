@@ -85,16 +85,12 @@ class ProcessCourier(SpoolCourier):
         completed = False
         stdout: IO[str] | None = self._child.stdout
         for line in stdout or ():
-            report = json.loads(line)
-            if "delivered" in report:
-                self.delivered = report["delivered"]
-                for reason, count in report["dropped"].items():
-                    self.dropped[reason] = count
-            elif "error" in report:
-                self._on_error(report["error"], RuntimeError(report["message"]))
-            elif "completed" in report:
-                completed = report["completed"]
+            completed = self._take(line) or completed
         code = self._child.wait()
+        with self._lock:
+            for pipe in (self._child.stdin, stdout):
+                if pipe is not None:
+                    pipe.close()
         if code and not completed:
             self._on_error(f"{self.label} delivery process", RuntimeError(f"it exited with status {code}"))
         with self._lock:
@@ -102,6 +98,21 @@ class ProcessCourier(SpoolCourier):
             if self.completed:  # the child removed the file
                 self._spool.close()
                 self._path = ""
+
+    def _take(self, line: str) -> bool:
+        """Apply one line of the child's; whether it says that everything was delivered."""
+        try:
+            report = json.loads(line)
+        except ValueError:  # something the child's libraries wrote to its stdout: pass it on
+            sys.stderr.write(line)
+            return False
+        if "delivered" in report:
+            self.delivered = report["delivered"]
+            for reason, count in report["dropped"].items():
+                self.dropped[reason] = count
+        elif "error" in report:
+            self._on_error(report["error"], RuntimeError(report["message"]))
+        return bool(report.get("completed"))
 
 
 class _ReportingCourier(SpoolCourier):

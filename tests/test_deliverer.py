@@ -138,6 +138,7 @@ class TestProcessDelivery:
         finally:
             training.kill()
             training.wait(30)
+            training.stdout.close()
         assert gone(orphan, 60)
         assert not list((tmp_path / "spools").glob("*.spool"))  # delivered to the end, then removed
         assert stored_count(uri, run_id) > 0
