@@ -10,6 +10,8 @@ them visible at most every flush interval (:meth:`Courier.flush`); it never wait
   deadline); a request the store refuses for its content is split in halves until the bad points
   are isolated and dropped as ``invalid``, so one bad name never costs the others. Its memory is
   one request, however long the server is away: the backlog is on disk.
+* With ``track(..., delivery="process")`` a :class:`~metrictap._deliverer.ProcessCourier` writes the
+  spool the same way and a child process runs a :class:`SpoolCourier` over it: see :mod:`metrictap._deliverer`.
 * A :class:`~metrictap._backlog.MemoryCourier` serves every other sink: see :mod:`metrictap._backlog`.
 """
 
