@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 ROWS_PER_CHUNK = 256
 HANDOFF_SECONDS = 0.2
-__all__ = ["HANDOFF_SECONDS", "MEASURED", "ROWS_PER_CHUNK", "Close", "Collector", "Rows"]  # Close, Rows: emitter
 MEASURED = ("timesteps", "iterations", "fps", "epoch_time", "rollout_time", "learning_time")
 
 

@@ -18,9 +18,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from metrictap._collector import Close, Rows
 from metrictap._episodes import Episodes, to_numpy
 from metrictap._keys import Route, Router
+from metrictap._messages import Close, Rows
 from metrictap._selection import Selection
 from metrictap._window import Window
 

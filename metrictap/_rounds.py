@@ -2,12 +2,15 @@
 
 A run is measured from the Runner's first step to its last (the tap's entry and exit are timed
 apart, as ``exit_seconds``: a one-off flush that a long training does not repeat), and its
-memory growth is read just before and after training.
+memory growth is read just before and after training. Its CPU time is the process's during
+training plus that of the children the variant waited for (a delivery process), so that
+moving work to another process does not hide it from the CPU ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +42,7 @@ def measure(workload: Workload, variant: Variant, args: argparse.Namespace, *, s
     trial = Trial(workload, timesteps=timesteps, num_envs=args.num_envs, device=args.device,
                   write_interval=write_interval(variant, workload, args.write_interval, timesteps),
                   directory=folder)
+    children = children_cpu()
     try:
         with variant.around(trial.agent, store, stopwatch) as result:
             before = rss_bytes()
@@ -48,8 +52,15 @@ def measure(workload: Workload, variant: Variant, args: argparse.Namespace, *, s
         exit_seconds = time.perf_counter() - leaving
     finally:
         trial.close()
+    cpu_seconds += children_cpu() - children  # a delivery process's, once the tap has waited for it
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "exit_seconds": exit_seconds, "rss_growth_mb": growth,
             **result}
+
+
+def children_cpu() -> float:
+    """CPU seconds (user and system) of every child process this one has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_workload(name: str, variants: list[str], args: argparse.Namespace, *, store: Store, folder: str,

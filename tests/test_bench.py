@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 import time
 
 import mlflow
@@ -11,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from metrictap import _hooks
+from metrictap import _hooks, _rounds
 from metrictap._cli import main
 from metrictap._collector import Collector
 from metrictap._footprint import stalled_rss_in_child
@@ -106,6 +108,12 @@ class TestBench:
         assert found["sink"] == "callable"
         assert found["pending_points"] > 0
         assert found["spooled_points"] == 0
+
+    def test_cpu_of_waited_children_is_counted(self):
+        """CPU time spent by a child process (as a delivery process) is counted once the child was waited for."""
+        before = _rounds.children_cpu()
+        subprocess.run([sys.executable, "-c", "sum(range(3 * 10**7))"], check=True)
+        assert _rounds.children_cpu() - before > 0.1
 
     def test_table(self, capsys):
         """Without --json the command prints one table per workload, a line per variant, and the targets."""

@@ -3,9 +3,10 @@ import torch
 from skrl_runs import make_runner
 
 from metrictap import _collector, track
-from metrictap._collector import Close, Collector, Rows
+from metrictap._collector import Collector
 from metrictap._every import parse_every
 from metrictap._footprint import SyntheticAgent, synthetic_adapter
+from metrictap._messages import Close, Rows
 from metrictap.testing import MemorySink
 
 pytestmark = pytest.mark.skrl
