@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union, runtime_checkable
 
 from metrictap._writer import WriterSink, is_scalar_writer
+
+if TYPE_CHECKING:
+    from metrictap._sqlite_writer import SqliteWriter
 
 
 @runtime_checkable
@@ -66,8 +69,9 @@ class MlflowSink:
     and Databricks'), a request is sent once, with MLflow's own authentication and header
     plugins, and waits at most ``timeout`` seconds: retrying is the tap's job, so that MLflow's
     process-wide retry settings (7 retries, 120 s timeouts by default) never hold delivery for
-    minutes and are never changed. Other stores (sqlite, a database, a folder) are called
-    through ``MlflowClient.log_batch``.
+    minutes and are never changed. A sqlite store gets the rows ``log_batch`` would write, by a
+    path ten times faster (:mod:`metrictap._sqlite_writer`); other stores (a database server, a
+    folder) are called through ``MlflowClient.log_batch``.
 
     Args:
         run_id: the run to log into.
@@ -89,6 +93,7 @@ class MlflowSink:
         self.run_id, self.tracking_uri, self.batch_size, self.timeout = run_id, tracking_uri, batch_size, timeout
         self._client: Any = None
         self._rest: Any = None
+        self._writer: SqliteWriter | None = None
 
     @classmethod
     def for_active_run(cls, *, batch_size: int = 1000) -> MlflowSink:
@@ -128,9 +133,12 @@ class MlflowSink:
             from mlflow import MlflowClient  # noqa: PLC0415
             from mlflow.store.tracking.rest_store import RestStore  # noqa: PLC0415
 
+            from metrictap._sqlite_writer import SqliteWriter  # noqa: PLC0415
+
             self._client = MlflowClient(self.tracking_uri)
             store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
             self._rest = store if isinstance(store, RestStore) else None
+            self._writer = SqliteWriter.for_store(store, self.run_id)
         for start in range(0, len(points), self.batch_size):
             chunk = points[start : start + self.batch_size]
             _check_numbers(chunk)
@@ -162,9 +170,12 @@ class MlflowSink:
         from mlflow.entities import Metric  # noqa: PLC0415
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-        metrics = [Metric(point.name, point.value, point.timestamp_ms, point.step) for point in points]
         try:
-            self._client.log_batch(self.run_id, metrics=metrics, synchronous=True)
+            if self._writer is not None:
+                self._writer.write(points)
+            else:
+                self._client.log_batch(self.run_id, synchronous=True, metrics=[
+                    Metric(point.name, point.value, point.timestamp_ms, point.step) for point in points])
         except MlflowException as exc:
             if exc.error_code == "INVALID_PARAMETER_VALUE" and self.run_id not in exc.message:
                 raise RejectedPointsError(exc.message) from exc
