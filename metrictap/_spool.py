@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import time
 import urllib.parse
@@ -67,6 +68,7 @@ class Spool:
         self._reader = os.open(path, os.O_RDWR)
         self._writer = os.open(path, os.O_WRONLY | os.O_APPEND) if writable else -1
         self._buffer: list[str] = []
+        self._heads: dict[str, str] = {}
         self.buffered = 0
         self.delivered = int(header["delivered"])  # type: ignore[call-overload]
 
@@ -112,9 +114,20 @@ class Spool:
         return str(self.header["tracking_uri"])
 
     def append(self, points: list[Point]) -> None:
-        """Buffer *points*; nothing reaches the file before :meth:`flush`."""
-        dumps = json.dumps
-        self._buffer.append("".join(f"{dumps(list(point))}\n" for point in points))
+        """Buffer *points*; nothing reaches the file before :meth:`flush`.
+
+        Each line is formatted directly, with each name's JSON encoded once per spool: this runs
+        for every point a tap collects, and ``json.dumps`` per point cost three times as much.
+        """
+        heads, isfinite = self._heads, math.isfinite
+        lines = []
+        for name, value, step, timestamp_ms in points:
+            head = heads.get(name)
+            if head is None:
+                head = heads[name] = f"[{json.dumps(name)}, "
+            number = repr(float(value)) if isfinite(value) else json.dumps(value)
+            lines.append(f"{head}{number}, {int(step)}, {int(timestamp_ms)}]\n")
+        self._buffer.append("".join(lines))
         self.buffered += len(points)
 
     def flush(self) -> int:
@@ -137,9 +150,10 @@ class Spool:
             lines = chunk.split(b"\n")[:-1]  # the last piece has no newline: not written whole yet
             if not lines:  # names are at most 250 characters: a line is far shorter than a chunk
                 break
-            for line in lines[: limit - len(points)]:
+            taken = lines[: limit - len(points)]
+            items = json.loads(b"[" + b",".join(taken) + b"]")  # one parse for the chunk, not one per line
+            for line, item in zip(taken, items, strict=True):
                 offset += len(line) + 1
-                item = json.loads(line)
                 if isinstance(item, list):
                     points.append(Point(str(item[0]), float(item[1]), int(item[2]), int(item[3])))
                     ends.append(offset)
