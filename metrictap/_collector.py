@@ -8,7 +8,10 @@ which does the arithmetic, the naming and the delivery.
 Windows are handed over in bursts, at most every ``HANDOFF_SECONDS``: each hand-over wakes the
 emitter thread, and a woken thread takes the GIL (and, on a busy machine, the core) from the
 training thread, so one wake per burst costs training far less than one per window. The
-emitter delivers at most once a second anyway.
+emitter delivers at most once a second anyway. The steps recorded during a burst go over as
+one :class:`Rows`, ahead of the burst's windows, each of which says how many of those steps
+are its own: the emitter then brings them to the host in one conversion instead of one per
+window.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class Collector:
         self._update_timestep: object = MISSING
         now = time.perf_counter()
         self._opened = self._last_update_end = now
-        self._window_iterations = self._window_cycles = self._cycle_steps = 0
+        self._window_iterations = self._window_cycles = self._cycle_steps = self._window_rows = 0
         self._env_steps_opened = self._env_steps = 0
         self._learning = self._rollout = 0.0
         self._due = self._dirty = False
@@ -159,9 +162,9 @@ class Collector:
                 self._rewards.append(rewards)
                 self._dones.append(dones)
                 self._successes.append(success)
+                self._window_rows += 1
                 if len(self._rewards) >= ROWS_PER_CHUNK:
-                    self._ship_rows()
-                    self._hand_over(time.perf_counter())
+                    self._hand_over(time.perf_counter(), force=True)
         if self._training_attr and not getattr(instance, self._training_attr, True):
             self._cycle_steps += 1
             if self._cycle_steps >= self._cycle:
@@ -191,14 +194,12 @@ class Collector:
         self._tagged.setdefault(tag, []).append(value)
         self._dirty = True
 
-    def _ship_rows(self) -> None:
-        if self._rewards:
-            self._outbox.append(Rows(self._rewards, self._dones, unknown_flags(self._successes, self._rewards)))
-            self._rewards, self._dones, self._successes = [], [], []
-
     def _hand_over(self, now: float, *, force: bool = False) -> None:
-        """Post the outbox to the emitter if the last hand-over is ``HANDOFF_SECONDS`` old (or *force*)."""
-        if self._outbox and (force or now - self._handed >= HANDOFF_SECONDS):
+        """Post the recorded steps, then the closed windows, if the last hand-over is ``HANDOFF_SECONDS`` old."""
+        if force or (self._outbox and now - self._handed >= HANDOFF_SECONDS):
+            if self._rewards:
+                self._post(Rows(self._rewards, self._dones, unknown_flags(self._successes, self._rewards)))
+                self._rewards, self._dones, self._successes = [], [], []
             outbox, self._outbox, self._handed = self._outbox, [], now
             for message in outbox:
                 self._post(message)
@@ -211,13 +212,13 @@ class Collector:
             self._hand_over(now, force=True)
             return
         self.state.new_tracked(self._slices)
-        self._ship_rows()
         probed = self.state.probe() if self._window_iterations else {}
         self._slices.extend(self._tagged.items())
         self._outbox.append(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
-                                  measured=self._measure(now), hooks=self._hooks, fallback=probed))
+                                  measured=self._measure(now), hooks=self._hooks, fallback=probed,
+                                  rows=self._window_rows))
         self.windows += 1
-        self._slices, self._hooks, self._tagged = [], {}, {}
+        self._slices, self._hooks, self._tagged, self._window_rows = [], {}, {}, 0
         self._opened, self._env_steps_opened = now, self._env_steps
         self._window_iterations = self._window_cycles = 0
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False

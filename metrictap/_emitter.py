@@ -14,7 +14,7 @@ import math
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,8 @@ class Emitter:
         self._prefix, self._depth, self._interval, self._on_error = prefix, depth, interval, on_error
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._episodes = Episodes()
+        self._steps: deque[tuple[Any, Any, Any]] = deque()  # recorded steps on the host, not yet in a window
+        self._taken = 0  # of the first entry
         self.collected = 0
         self.dropped: Counter[str] = Counter()
         self.thread = threading.Thread(target=self._run, name="metrictap-emitter", daemon=True)
@@ -125,8 +127,9 @@ class Emitter:
                 successes = None
                 if message.successes is not None:
                     successes = to_numpy([_or_nan(item, message.rewards[0]) for item in message.successes])
-                self._episodes.add(to_numpy(message.rewards), to_numpy(message.dones), successes)
+                self._steps.append((to_numpy(message.rewards), to_numpy(message.dones), successes))
             elif isinstance(message, Close):
+                self._account(message.rows)
                 values = self._values(message)
                 if values:
                     for courier in self.couriers:
@@ -135,6 +138,21 @@ class Emitter:
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
         return False
+
+    def _account(self, count: int) -> None:
+        """Replay the next *count* recorded steps into the episode accounting: those of the window closing now."""
+        while count and self._steps:
+            rewards, dones, successes = self._steps[0]
+            start = self._taken
+            end = min(start + count, len(rewards))
+            flags = None if successes is None else successes[start:end]
+            self._episodes.add(rewards[start:end], dones[start:end], flags)
+            count -= end - start
+            if end == len(rewards):
+                self._steps.popleft()
+                self._taken = 0
+            else:
+                self._taken = end
 
     def _flush(self) -> None:
         for courier in self.couriers:

@@ -24,14 +24,19 @@ class Rows:
 
 
 class Close:
-    """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures."""
+    """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures.
 
-    __slots__ = ("fallback", "hooks", "measured", "slices", "step", "timestamp_ms")
+    *rows* is how many recorded steps, of those :class:`Rows` carried, belong to this window:
+    the next *rows* after those of the windows before it.
+    """
+
+    __slots__ = ("fallback", "hooks", "measured", "rows", "slices", "step", "timestamp_ms")
 
     def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
-                 measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object]) -> None:
+                 measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object],
+                 rows: int) -> None:
         self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
-        self.measured, self.hooks, self.fallback = measured, hooks, fallback
+        self.measured, self.hooks, self.fallback, self.rows = measured, hooks, fallback, rows
 
 
 def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any]:

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 from children import child_command, child_env, read_until
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mlflow import MlflowClient
 from mlflow_servers import SilentServer, free_port
 from skrl_runs import make_runner
 
-from metrictap import MlflowSink, track
+from metrictap import MlflowSink, _collector, track
+from metrictap._footprint import NUM_ENVS, SyntheticAgent, synthetic_adapter
 from metrictap._spool import Spool
 from metrictap.testing import MemorySink
 
@@ -88,6 +91,51 @@ class TestAccounting:
         assert stats.delivered == 0
         assert stats.points == stats.pending + sum(stats.dropped.values())
         assert any("are lost" in record.getMessage() for record in caplog.records)
+
+
+def finished_per_window(rewards, dones, window):
+    """Returns of the episodes each window of *window* steps finished, counted one step and env at a time."""
+    running, per_window = [0.0] * NUM_ENVS, []
+    for start in range(0, len(rewards), window):
+        finished = []
+        for step in range(start, min(start + window, len(rewards))):
+            for env in range(NUM_ENVS):
+                running[env] += rewards[step][env]
+                if dones[step][env]:
+                    finished.append(running[env])
+                    running[env] = 0.0
+        per_window.append(finished)
+    return per_window
+
+
+@st.composite
+def episodes_case(draw):
+    steps = draw(st.integers(1, 60))
+    rewards = draw(st.lists(st.lists(st.integers(-5, 5).map(float), min_size=NUM_ENVS, max_size=NUM_ENVS),
+                            min_size=steps, max_size=steps))
+    dones = draw(st.lists(st.lists(st.booleans(), min_size=NUM_ENVS, max_size=NUM_ENVS), min_size=steps,
+                          max_size=steps))
+    return rewards, dones, draw(st.integers(1, 7)), draw(st.integers(1, 9)), draw(st.sampled_from([0.0, 3600.0]))
+
+
+class TestEpisodeWindows:
+    @settings(max_examples=60, deadline=None)
+    @given(episodes_case())
+    def test_each_window_gets_its_own_episodes(self, case):
+        """However steps are handed over (chunk sizes, bursts), each window reports exactly the episodes it finished."""
+        rewards, dones, window, chunk, handoff = case
+        agent, sink = SyntheticAgent(), MemorySink()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_collector, "ROWS_PER_CHUNK", chunk)
+            patch.setattr(_collector, "HANDOFF_SECONDS", handoff)
+            with track(agent, sink=sink, every=window, adapter=synthetic_adapter()):
+                for step, (reward, done) in enumerate(zip(rewards, dones, strict=True)):
+                    agent.record_transition(rewards=reward, terminated=done, truncated=[False] * NUM_ENVS,
+                                            timestep=step)
+                    agent.update(timestep=step)
+        expected = [sum(returns) / len(returns) if returns else None
+                    for returns in finished_per_window(rewards, dones, window)]
+        assert [metrics.get("episode_reward") for _, metrics in sink.records] == pytest.approx(expected)
 
 
 class TestOptions:
