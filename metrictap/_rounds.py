@@ -28,11 +28,13 @@ def write_interval(variant: Variant, workload: Workload, option: str, timesteps:
     The TensorBoard variant writes every ``option`` steps (``auto``: skrl's timesteps / 100, but
     never 0, which would mean no writer). Variants that read skrl's tracked values on an agent
     that tracks its losses only while a writer is on (SAC) get an interval past the end of the
-    run: tracking on, nothing written. Every other run has no writer, the physical limit.
+    run: tracking on, nothing written; so does ``skrl-tracking``, which shows what that costs by
+    itself. Every other run has no writer, the physical limit.
     """
     if variant.tensorboard:
         return max(1, timesteps // 100) if option == "auto" else int(option)
-    return timesteps + 1 if variant.reads_tracking and workload.tracks_with_writer_only else 0
+    tracking = variant.reads_tracking or variant.tracking_only
+    return timesteps + 1 if tracking and workload.tracks_with_writer_only else 0
 
 
 def measure(workload: Workload, variant: Variant, args: argparse.Namespace, *, store: Store, folder: str,

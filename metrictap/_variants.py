@@ -126,6 +126,7 @@ class Variant:
     around: Around
     tensorboard: bool = False
     reads_tracking: bool = False  # reads skrl's tracked values, through wrappers whose cost the stopwatch times
+    tracking_only: bool = False  # switches skrl's tracking on as the readers do, and reads nothing
 
 
 @contextmanager
@@ -220,6 +221,8 @@ def _tensorboard(agent: Any, _store: Store, _stopwatch: Stopwatch | None) -> Ite
 
 VARIANTS = {variant.name: variant for variant in (
     Variant("untapped", "no tracking at all", _untapped),
+    Variant("skrl-tracking", "no observer, with skrl's tracking on as every reader needs it (SAC tracks only then)",
+            _untapped, tracking_only=True),
     Variant("metrictap-step", 'track(every="step"), MLflow sink', _tapped("step"), reads_tracking=True),
     Variant("metrictap-balanced", 'track(every="balanced"), MLflow sink', _tapped("balanced"), reads_tracking=True),
     Variant("metrictap-step-process", 'track(every="step", delivery="process"), MLflow sink',

@@ -20,6 +20,7 @@ from metrictap._footprint import stalled_rss_in_child
 from metrictap._report import percentile, targets
 from metrictap._stopwatch import Stopwatch
 from metrictap._variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
+from metrictap._workloads import WORKLOADS
 
 TAPPED = ("metrictap-step", "metrictap-balanced", "metrictap-discard", "seed-style", "seed-async")
 
@@ -79,6 +80,13 @@ class TestBench:
         """SAC tracks its losses only while a writer is on, so observers run it tracking: ten or more per update."""
         seed = report["workloads"]["sac"]["variants"]["seed-style"]
         assert seed["metrics"] / seed["updates"] >= 10
+
+    def test_skrl_tracking_alone_switches_sac_tracking_on(self):
+        """skrl-tracking runs SAC with the readers' interval (tracking on, nothing written); untapped has none."""
+        sac = WORKLOADS["sac"]
+        intervals = {name: _rounds.write_interval(VARIANTS[name], sac, "auto", 1000)
+                     for name in ("untapped", "skrl-tracking", "metrictap-step", "tensorboard")}
+        assert intervals == {"untapped": 0, "skrl-tracking": 1001, "metrictap-step": 1001, "tensorboard": 10}
 
     def test_training_thread_costs_per_update(self, report):
         """Every variant with wrappers has p50 <= p99 per update, and metrictap's hooks and transitions are timed."""
