@@ -72,13 +72,13 @@ class SqliteWriter:
         from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE  # noqa: PLC0415
         from mlflow.utils import validation  # noqa: PLC0415
 
-        validate_name: Any = validation._validate_metric_name  # noqa: SLF001 - MLflow's own name rules
+        validate: Any = validation._validate_metric  # noqa: SLF001 - MLflow's own rules, names and lengths included
         rows: list[dict[str, Any]] = []
         newest: dict[str, dict[str, Any]] = {}
         run_id, sanitize, names = self.run_id, self._sanitize, self._names
         for name, value, step, timestamp_ms in points:
             if name not in names:
-                validate_name(name)
+                validate(name, value, timestamp_ms, step)
                 names.add(name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise MlflowException(f"Got invalid value {value!r} for metric {name!r}: a metric value must be a "

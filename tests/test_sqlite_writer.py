@@ -66,6 +66,8 @@ class TestRefusals:
         sink = MlflowSink(run_id, tracking_store)
         with pytest.raises(RejectedPointsError, match="Names may only contain"):
             sink.log_points([Point("ok", 1.0, 1, 1), Point("a(b)", 1.0, 1, 1)])
+        with pytest.raises(RejectedPointsError, match="exceeds the maximum length of 250"):
+            sink.log_points([Point("x" * 251, 1.0, 1, 1)])
         with pytest.raises(RejectedPointsError, match="'text'"):
             sink.log_points([Point("ok", "text", 1, 1)])  # type: ignore[arg-type]
         assert client.get_run(run_id).data.metrics == {}
