@@ -30,7 +30,10 @@ SUFFIX = ".spool"
 _LEAD = '{"delivered": '
 _WIDTH = 20
 _CHUNK = 1 << 16
+_PIECE = 1 << 16  # bytes per piece of a flush: below glibc's mmap threshold (128 KiB), see Spool.flush
+_PIECES = 1024  # pieces per writev call (Linux's IOV_MAX)
 _serial = itertools.count()
+_writev = hasattr(os, "writev")  # not on Windows
 
 
 class SpoolError(ValueError):
@@ -131,12 +134,33 @@ class Spool:
         self.buffered += len(points)
 
     def flush(self) -> int:
-        """Hand the buffered points to the OS in one write; the number of points written."""
-        if not self._buffer:
-            return 0
-        data = memoryview("".join(self._buffer).encode())
-        while data:
-            data = data[os.write(self._writer, data):]
+        """Hand the buffered points to the OS, in one system call where it can; the number of points written.
+
+        The buffer goes out as pieces of about ``_PIECE`` bytes, never joined whole: a second's
+        worth of points is tens of MB when the emitter catches up on a backlog, and freeing one
+        allocation that large raises glibc's mmap threshold (up to 32 MB), after which such
+        buffers come from the heap and the process keeps their memory.
+        """
+        pieces: list[bytes] = []
+        piece: list[str] = []
+        size = 0
+        for text in self._buffer:
+            piece.append(text)
+            size += len(text)
+            if size >= _PIECE:
+                pieces.append("".join(piece).encode())
+                piece, size = [], 0
+        if piece:
+            pieces.append("".join(piece).encode())
+        while pieces:  # one call per _PIECES pieces: each call releases the GIL, and the emitter waits to get it back
+            written = os.writev(self._writer, pieces[:_PIECES]) if _writev else os.write(self._writer, pieces[0])
+            done = 0
+            while done < len(pieces) and written >= len(pieces[done]):
+                written -= len(pieces[done])
+                done += 1
+            pieces = pieces[done:]
+            if written:
+                pieces[0] = pieces[0][written:]
         written, self.buffered = self.buffered, 0
         self._buffer = []
         return written

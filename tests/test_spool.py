@@ -68,6 +68,15 @@ class TestFormat:
         assert unread(spool) == points(8)
         assert spool.count() == 8
 
+    def test_large_flush_goes_out_whole(self, tmp_path):
+        """A backlog of many megabytes, flushed as pieces, reads back complete and in order."""
+        spool = Spool.create(tmp_path, run_id="r", tracking_uri="sqlite:///x.db")
+        backlog = points(100_000, name="a_longer_metric_name/")
+        for start in range(0, len(backlog), 20):
+            spool.append(backlog[start:start + 20])
+        assert spool.flush() == len(backlog)
+        assert unread(spool) == backlog
+
     def test_mark_survives_reopening(self, tmp_path):
         """Marking rewrites the header in place: a reopened spool resumes after the mark, and stays valid JSON."""
         spool = Spool.create(tmp_path, run_id="r", tracking_uri="sqlite:///x.db")
