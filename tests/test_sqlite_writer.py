@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from metrictap._sqlite_writer import SqliteWriter
+from metrictap._sqlite_writer import ROWS_PER_STATEMENT, SqliteWriter
 from metrictap.sinks import MlflowSink, Point, RejectedPointsError
 
 points = st.builds(Point, st.sampled_from(["loss", "reward/mean", "fps"]),
@@ -46,6 +46,32 @@ class TestSameAsLogBatch:
             writer.write(batch)
             client.log_batch(reference, [Metric(p.name, p.value, p.timestamp_ms, p.step) for p in batch])
         assert _read_back(client, fast) == _read_back(client, reference)
+
+    def test_batches_larger_than_one_statement(self, tracking_store):
+        """A batch spanning several insert statements, with more keys than one upsert holds, reads back as log_batch."""
+        client = MlflowClient(tracking_store)
+        experiment = client.get_experiment_by_name("metrictap-tests").experiment_id
+        fast, reference = client.create_run(experiment).info.run_id, client.create_run(experiment).info.run_id
+        keys = ROWS_PER_STATEMENT + 40
+        batch = [Point(f"k{index % keys}", float(index), index // keys, 1000 - index) for index in range(3 * keys)]
+        _writer(client, fast).write(batch)
+        client.log_batch(reference, [Metric(p.name, p.value, p.timestamp_ms, p.step) for p in batch])
+        history, latest = _read_back(client, fast)
+        assert len(latest) == keys
+        assert sum(map(len, history.values())) == 3 * keys
+        assert (history, latest) == _read_back(client, reference)
+
+    def test_a_tie_keeps_the_first(self, tracking_store):
+        """A later point equal in step, time and stored value (NaN is stored as 0) leaves the latest value alone."""
+        client = MlflowClient(tracking_store)
+        experiment = client.get_experiment_by_name("metrictap-tests").experiment_id
+        fast, reference = client.create_run(experiment).info.run_id, client.create_run(experiment).info.run_id
+        writer = _writer(client, fast)
+        for value in (math.nan, 0.0):
+            writer.write([Point("loss", value, 3, 1000)])
+            client.log_batch(reference, [Metric("loss", value, 1000, 3)])
+        assert _read_back(client, fast) == _read_back(client, reference)
+        assert math.isnan(client.get_run(fast).data.metrics["loss"])
 
     def test_resent_batch_is_stored_once(self, tracking_store):
         """A batch sent again (its delivery was not marked before a crash) adds no second copy of any point."""
