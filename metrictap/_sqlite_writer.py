@@ -15,7 +15,7 @@ Rows go in as multi-row ``VALUES`` statements, ``ROWS_PER_STATEMENT`` at a time,
 values as one upsert, rather than as ``executemany``: Python's sqlite3 module releases the
 interpreter lock around every statement step, so an ``executemany`` of 1,000 rows hands the lock
 to the training thread and takes it back 1,000 times, and each hand-over costs both threads a
-context switch. A batch costs four statements this way, whatever its size.
+context switch. A batch of 1,000 points costs nine statements this way instead of about 1,030.
 """
 
 from __future__ import annotations
@@ -68,19 +68,14 @@ class SqliteWriter:
         rows, newest = self._rows(points)
         with self._engine.begin() as connection:
             self._check_active(connection.execute(self._stage).scalar_one_or_none())
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                connection.exec_driver_sql(self._insert(self._metrics, len(chunk), "OR IGNORE"), _flat(chunk))
-            latest = list(newest.values())
-            for start in range(0, len(latest), ROWS_PER_STATEMENT):
-                chunk = latest[start : start + ROWS_PER_STATEMENT]
-                connection.exec_driver_sql(self._insert(self._latest, len(chunk)) + _NEWER_WINS, _flat(chunk))
-
-    @staticmethod
-    def _insert(table: str, count: int, verb: str = "") -> str:
-        values = ", ".join([f"({', '.join('?' * len(COLUMNS))})"] * count)
-        # S608: the names are those of MLflow's own table definitions, and every value is a bound parameter.
-        return f"INSERT {verb} INTO {table} ({', '.join(COLUMNS)}) VALUES {values}"  # noqa: S608
+            for table, table_rows, verb, clause in ((self._metrics, rows, "OR IGNORE", ""),
+                                                    (self._latest, list(newest.values()), "", _NEWER_WINS)):
+                for start in range(0, len(table_rows), ROWS_PER_STATEMENT):
+                    chunk = table_rows[start : start + ROWS_PER_STATEMENT]
+                    values = ", ".join([f"({', '.join('?' * len(COLUMNS))})"] * len(chunk))
+                    # S608: the names are those of MLflow's own table definitions; every value is a bound parameter.
+                    statement = f"INSERT {verb} INTO {table} ({', '.join(COLUMNS)}) VALUES {values}{clause}"  # noqa: S608
+                    connection.exec_driver_sql(statement, tuple(value for row in chunk for value in row))
 
     def _rows(self, points: Sequence[Point]) -> tuple[list[Row], dict[str, Row]]:
         """The ``metrics`` rows for *points*, and the newest row per key among them."""
@@ -116,7 +111,3 @@ class SqliteWriter:
         if stage != "active":
             raise MlflowException(f"The run {self.run_id} must be in the 'active' state. Current state is {stage}.",
                                   INVALID_PARAMETER_VALUE)
-
-
-def _flat(rows: list[Row]) -> tuple[object, ...]:
-    return tuple(value for row in rows for value in row)
