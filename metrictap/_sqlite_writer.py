@@ -40,12 +40,11 @@ class SqliteWriter:
 
     def __init__(self, store: Any, run_id: str) -> None:
         from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun  # noqa: PLC0415
-        from sqlalchemy import select  # noqa: PLC0415
 
         self.run_id, self._engine, self._sanitize = run_id, store.engine, store.sanitize_metric_value
-        runs = SqlRun.__table__
         self._metrics, self._latest = SqlMetric.__table__.name, SqlLatestMetric.__table__.name
-        self._stage = select(runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
+        # S608: a table name from MLflow's own definitions; as text it skips SQLAlchemy's per-call compile-cache lookup.
+        self._stage = f"SELECT lifecycle_stage FROM {SqlRun.__table__.name} WHERE run_uuid = ?"  # noqa: S608
         self._names: set[str] = set()
 
     @classmethod
@@ -67,7 +66,7 @@ class SqliteWriter:
         """Store *points* in one transaction; raises ``MlflowException`` as ``log_batch`` would."""
         rows, newest = self._rows(points)
         with self._engine.begin() as connection:
-            self._check_active(connection.execute(self._stage).scalar_one_or_none())
+            self._check_active(connection.exec_driver_sql(self._stage, (self.run_id,)).scalar_one_or_none())
             for table, table_rows, verb, clause in ((self._metrics, rows, "OR IGNORE", ""),
                                                     (self._latest, list(newest.values()), "", _NEWER_WINS)):
                 for start in range(0, len(table_rows), ROWS_PER_STATEMENT):
@@ -91,7 +90,7 @@ class SqliteWriter:
             if name not in names:
                 validate(name, value, timestamp_ms, step)
                 names.add(name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
                 raise MlflowException(f"Got invalid value {value!r} for metric {name!r}: a metric value must be a "
                                       "double (64-bit floating point)", INVALID_PARAMETER_VALUE)
             is_nan, number = sanitize(float(value))
