@@ -50,7 +50,8 @@ class Collector:
         self._hooks: dict[str, list[Any]] = {}
         self._tagged: dict[str, list[Any]] = {}
         self._rewards: list[Any] = []
-        self._dones: list[Any] = []
+        self._terminated: list[Any] = []
+        self._truncated: list[Any] = []
         self._successes: list[Any] = []
         self._num_envs = 0
         self._timestep = -1
@@ -121,18 +122,18 @@ class Collector:
             self._fail("transition", exc)
         return result
 
-    def _snapshot(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    def _snapshot(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         read = self.readers
         rewards, terminated = read["transition.rewards"].read(args, kwargs), read["transition.terminated"].read(
             args, kwargs)
         if rewards is MISSING:  # the framework keeps its own episode statistics: count env steps only
-            return None, terminated, None
+            return None, terminated, None, None
         truncated = read["transition.truncated"].read(args, kwargs)
-        rewards, dones = copy_row(rewards, terminated, terminated if truncated is MISSING else truncated)
+        copies = copy_row(rewards, terminated, terminated if truncated is MISSING else truncated)
         success = None
         if self._success_keys and "transition.infos" in read:
             success = self._success(read["transition.infos"].read(args, kwargs))
-        return rewards, dones, success
+        return *copies, success
 
     def _success(self, infos: object) -> Any:
         if not isinstance(infos, Mapping):
@@ -143,7 +144,7 @@ class Collector:
                 return copy_flags(flags, infos.get(f"_{key}"))
         return None
 
-    def _after_transition(self, instance: Any, row: tuple[Any, Any, Any] | None, args: tuple[Any, ...],
+    def _after_transition(self, instance: Any, row: tuple[Any, ...] | None, args: tuple[Any, ...],
                           kwargs: dict[str, Any]) -> None:
         if self._due:
             self.close()
@@ -152,15 +153,16 @@ class Collector:
         timestep = self.readers["transition.step"].read(args, kwargs)
         self._timestep = timestep if isinstance(timestep, int) else self._timestep + 1
         if row is not None:
-            rewards, dones, success = row
+            rewards, terminated, truncated, success = row
             if rewards is None:
-                self._num_envs = len(dones)
+                self._num_envs = len(terminated)
                 self._env_steps += self._num_envs
             else:
                 self._num_envs = rewards.shape[0]  # len() of a tensor is a Python function in torch; shape is not
                 self._env_steps += self._num_envs
                 self._rewards.append(rewards)
-                self._dones.append(dones)
+                self._terminated.append(terminated)
+                self._truncated.append(truncated)
                 self._successes.append(success)
                 self._window_rows += 1
                 if len(self._rewards) >= ROWS_PER_CHUNK:
@@ -198,8 +200,9 @@ class Collector:
         """Post the recorded steps, then the closed windows, if the last hand-over is ``HANDOFF_SECONDS`` old."""
         if force or (self._outbox and now - self._handed >= HANDOFF_SECONDS):
             if self._rewards:
-                self._post(Rows(self._rewards, self._dones, unknown_flags(self._successes, self._rewards)))
-                self._rewards, self._dones, self._successes = [], [], []
+                self._post(Rows(self._rewards, self._terminated, self._truncated,
+                                unknown_flags(self._successes, self._rewards)))
+                self._rewards, self._terminated, self._truncated, self._successes = [], [], [], []
             outbox, self._outbox, self._handed = self._outbox, [], now
             for message in outbox:
                 self._post(message)

@@ -127,7 +127,8 @@ class Emitter:
                 successes = None
                 if message.successes is not None:
                     successes = to_numpy([_or_nan(item, message.rewards[0]) for item in message.successes])
-                self._steps.append((to_numpy(message.rewards), to_numpy(message.dones), successes))
+                dones = to_numpy(message.terminated).astype(bool) | to_numpy(message.truncated).astype(bool)
+                self._steps.append((to_numpy(message.rewards), dones, successes))
             elif isinstance(message, Close):
                 self._account(message.rows)
                 values = self._values(message)

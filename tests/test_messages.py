@@ -27,15 +27,16 @@ class TestNoDeviceReads:
 
     def test_rewards_and_dones(self):
         """A step of tensors is copied on its own device, in its own shape."""
-        rewards, dones = copy_row(meta((4, 1)), meta((4, 1), torch.bool), meta((4, 1), torch.bool))
-        assert (rewards.device.type, rewards.shape, dones.dtype) == ("meta", (4, 1), torch.bool)
+        rewards, terminated, truncated = copy_row(meta((4, 1)), meta((4, 1), torch.bool), meta((4, 1), torch.bool))
+        assert (rewards.device.type, rewards.shape, terminated.dtype) == ("meta", (4, 1), torch.bool)
+        assert (truncated.device.type, truncated.shape) == ("meta", (4, 1))
 
     def test_multi_agent(self):
         """Per-agent tensors become the team's reward and the first agent's done flags, on the device."""
-        rewards, dones = copy_row({"a": meta((4, 1)), "b": meta((4, 1))},
-                                  {"a": meta((4, 1), torch.bool), "b": meta((4, 1), torch.bool)},
-                                  {"a": meta((4, 1), torch.bool), "b": meta((4, 1), torch.bool)})
-        assert rewards.device.type == dones.device.type == "meta"
+        rewards, terminated, truncated = copy_row({"a": meta((4, 1)), "b": meta((4, 1))},
+                                                  {"a": meta((4, 1), torch.bool), "b": meta((4, 1), torch.bool)},
+                                                  {"a": meta((4, 1), torch.bool), "b": meta((4, 1), torch.bool)})
+        assert rewards.device.type == terminated.device.type == truncated.device.type == "meta"
 
     @pytest.mark.parametrize("mask", [None, "tensor", "host"])
     def test_success_flags(self, mask):
@@ -55,24 +56,26 @@ class TestCopies:
     def test_copy_survives_the_buffer_being_reused(self):
         """Isaac Lab returns the same reward buffer every step: the copy keeps this step's values."""
         buffer, done = torch.tensor([[1.0], [2.0]]), torch.zeros(2, 1, dtype=torch.bool)
-        rewards, dones = copy_row(buffer, done, done)
+        cut = torch.tensor([[True], [False]])
+        rewards, terminated, truncated = copy_row(buffer, done, cut)
         buffer.fill_(9.0)
         done.fill_(1)
+        cut.fill_(0)
         assert rewards.tolist() == [[1.0], [2.0]]
-        assert dones.tolist() == [[False], [False]]
+        assert (terminated.tolist(), truncated.tolist()) == ([[False], [False]], [[True], [False]])
 
     def test_rows_reach_the_host_as_steps_by_envs(self):
         """The emitter thread flattens (envs, 1) tensor rows into a (steps, envs) float64 array."""
         rows = [copy_row(torch.full((3, 1), float(step)), torch.zeros(3, 1, dtype=torch.bool),
-                         torch.ones(3, 1, dtype=torch.bool))[1] for step in range(2)]
+                         torch.ones(3, 1, dtype=torch.bool))[0] for step in range(2)]
         assert to_numpy(rows).shape == (2, 3)
-        assert to_numpy(rows).tolist() == [[1.0] * 3] * 2
+        assert to_numpy(rows).tolist() == [[0.0] * 3, [1.0] * 3]
 
     def test_host_rows(self):
-        """Lists and arrays are copied flat, as float64 rewards and boolean done flags."""
-        rewards, dones = copy_row([1, 2], [True, False], np.array([False, True]))
+        """Lists and arrays are copied flat, as float64 rewards and boolean terminated and truncated flags."""
+        rewards, terminated, truncated = copy_row([1, 2], [True, False], np.array([False, True]))
         assert rewards.dtype == np.float64
-        assert dones.tolist() == [True, True]
+        assert (terminated.tolist(), truncated.tolist()) == ([True, False], [False, True])
 
     def test_flags_from_the_host(self):
         """Host flags become float64 with NaN where the mask says the env gave none."""
