@@ -17,9 +17,11 @@ def resolve(root: object, path: str) -> object:
     """The object at *path* below *root*, or :data:`MISSING` where any part is absent."""
     current = root
     for part in path.split("."):
-        if isinstance(current, Mapping):
+        # Exact dicts and lists are tested first: for them the ABC checks cost more than the lookup itself.
+        if type(current) is dict or isinstance(current, Mapping):
             current = current.get(part, MISSING)
-        elif isinstance(current, Sequence) and not isinstance(current, str) and part.isdigit():
+        elif part.isdigit() and (type(current) is list
+                                 or (isinstance(current, Sequence) and not isinstance(current, str))):
             index = int(part)
             current = current[index] if index < len(current) else MISSING
         else:

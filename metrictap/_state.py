@@ -33,11 +33,11 @@ class StateReader:
             return
         seen = self._seen
         for tag, values in data.items():
-            known = seen.get(tag)
-            start = known[1] if known is not None and known[0] is values and known[1] <= len(values) else 0
             size = len(values)
-            if size > start:
-                into.append((tag, values[start:size]))
+            known = seen.get(tag)
+            start = known[1] if known is not None and known[0] is values and known[1] <= size else 0
+            if size > start:  # a new, replaced or shortened list is new from its start
+                into.append((tag, values[start:]))
                 seen[tag] = (values, size)
 
     def forget(self) -> None:
@@ -45,13 +45,15 @@ class StateReader:
         self._seen.clear()
 
     def probe(self) -> dict[str, object]:
-        """Each probed name's value, from the first of its paths that resolves."""
+        """Each probed name's value, from the first of its paths that resolves (last time's first, then in order)."""
         values: dict[str, object] = {}
         for name, paths in self._probes.items():
-            for path in paths:
+            for index, path in enumerate(paths):
                 value = resolve(self.target, path)
                 if value is not MISSING:
                     values[name] = value
+                    if index:  # the path that resolved goes first next time, while the others stay as fallbacks
+                        paths.insert(0, paths.pop(index))
                     break
         return values
 

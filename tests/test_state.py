@@ -58,3 +58,17 @@ def test_tap_on_lists_cleared_in_place():
     tracked = [name for name in sink.names if "synthetic" in name.lower()]
     assert len(tracked) == len(TAGS)
     assert all(len(sink.history(name)) == 35 for name in tracked)
+
+
+def test_probe_falls_back_when_its_last_path_goes():
+    """A probe whose path stops resolving reads the next one, whichever path resolved the time before."""
+    adapter = Adapter.from_mapping({"name": "probed", "match": {"classes": ["types.SimpleNamespace"]},
+                                    "update": {"method": "update"},
+                                    "probes": [{"name": "learning_rate", "read": ["optimizer.lr", "scheduler.lr"]}]})
+    target = SimpleNamespace(scheduler=SimpleNamespace(lr=0.1))
+    reader = StateReader(adapter, target)
+    assert reader.probe() == {"learning_rate": 0.1}
+    target.optimizer = SimpleNamespace(lr=0.2)
+    del target.scheduler
+    assert reader.probe() == {"learning_rate": 0.2}
+    assert reader.probe() == {"learning_rate": 0.2}
