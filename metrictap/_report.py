@@ -19,6 +19,7 @@ TARGET_CYCLE_US = (("p50", 20.0), ("p99", 200.0))
 TARGET_DELIVERY = {"sqlite": 20_000.0, "server": 10_000.0}
 TARGET_IMPORT_MS = 30.0
 TARGET_RSS_MB = 10.0
+UNTAPPED, TRACKING = "untapped", "skrl-tracking"
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -44,16 +45,20 @@ def costs(stopwatch: Stopwatch) -> dict[str, Any]:
 
 
 def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[str, Stopwatch]) -> dict[str, Any]:
-    """Per variant: times, ratios to the untapped run of the same round, delivery, memory and costs."""
+    """Per variant: times, ratios to the untapped run of the same round, delivery, memory and costs.
+
+    Where ``skrl-tracking`` ran, each observer's ratio to it too: the observers' share of the
+    time once skrl's own tracking, which every reader needs (SAC tracks only then), is paid.
+    """
     summary: dict[str, Any] = {}
     for name in rounds[0]:
         runs = [measured[name] for measured in rounds]
         seconds = [run["seconds"] for run in runs]
         entry: dict[str, Any] = {
             "seconds": spread(seconds),
-            "ratio": spread([run["seconds"] / measured["untapped"]["seconds"]
+            "ratio": spread([run["seconds"] / measured[UNTAPPED]["seconds"]
                              for run, measured in zip(runs, rounds, strict=True)]),
-            "cpu_ratio": spread([run["cpu_seconds"] / measured["untapped"]["cpu_seconds"]
+            "cpu_ratio": spread([run["cpu_seconds"] / measured[UNTAPPED]["cpu_seconds"]
                                  for run, measured in zip(runs, rounds, strict=True)]),
             "exit_seconds": statistics.median(run["exit_seconds"] for run in runs),
             "rss_growth_mb": statistics.median(run["rss_growth_mb"] for run in runs),
@@ -64,6 +69,9 @@ def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[s
                     run[key] for run in runs)
         if "metrics" in entry:
             entry["metrics_per_second"] = statistics.median(run["metrics"] / run["seconds"] for run in runs)
+        if name not in (UNTAPPED, TRACKING) and TRACKING in rounds[0]:
+            entry["over_tracking"] = spread([run["seconds"] / measured[TRACKING]["seconds"]
+                                             for run, measured in zip(runs, rounds, strict=True)])
         if name in stopwatches:
             entry["cost_us"] = costs(stopwatches[name])
         summary[name] = entry
@@ -123,6 +131,11 @@ def table(report: dict[str, Any]) -> str:
                 f"{_number(cycle.get('p50'), 1):>19}{_number(cycle.get('p99'), 1):>9}"
                 f"{_number(entry.get('metrics_per_second')):>10}{entry['exit_seconds']:>7.2f}"
                 f"{entry['rss_growth_mb']:>9.1f}")
+        over = [f"{name} {entry['over_tracking']['median']:.3f}" for name, entry in results["variants"].items()
+                if "over_tracking" in entry]
+        if over:
+            lines.append(f"ratio to {TRACKING} (median), what the observer adds to skrl's own tracking: "
+                         + " · ".join(over))
     lines.append("")
     if "import" in report:
         found = report["import"]

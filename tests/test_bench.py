@@ -17,7 +17,7 @@ from metrictap import _hooks, _rounds
 from metrictap._cli import main
 from metrictap._collector import Collector
 from metrictap._footprint import stalled_rss_in_child
-from metrictap._report import percentile, targets
+from metrictap._report import percentile, summarise, table, targets
 from metrictap._stopwatch import Stopwatch
 from metrictap._variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
 from metrictap._workloads import WORKLOADS
@@ -244,3 +244,21 @@ class TestReport:
         verdicts = {item["target"]: item["met"] for item in targets(report)}
         assert verdicts == {"ppo metrictap-step ratio (median)": False, "delivery to server, metrics/s": True,
                             "import metrictap, ms (median)": True, "import metrictap, heavy modules imported": True}
+
+    def test_ratio_to_skrl_tracking(self):
+        """Where skrl-tracking ran, each observer's time is also divided by its time in the same round."""
+        def run(seconds):
+            return {"seconds": seconds, "cpu_seconds": seconds, "exit_seconds": 0.0, "rss_growth_mb": 0.0}
+
+        rounds = [{"untapped": run(2.0), "skrl-tracking": run(2.2), "metrictap-step": run(2.31)},
+                  {"untapped": run(2.0), "skrl-tracking": run(2.0), "metrictap-step": run(2.2)}]
+        summary = summarise(rounds, {})
+        assert summary["metrictap-step"]["over_tracking"]["all"] == pytest.approx([1.05, 1.1])
+        assert "over_tracking" not in summary["untapped"]
+        assert "over_tracking" not in summary["skrl-tracking"]
+        alone = summarise([{"untapped": run(2.0), "metrictap-step": run(2.2)}], {})
+        assert "over_tracking" not in alone["metrictap-step"]
+        report = {"machine": "m", "versions": "v", "instrument_floor_us": 0.25, "targets": [],
+                  "settings": {"store": "s", "pairs": 2, "warmup": 0, "torch_threads": 1, "load_average": "0"},
+                  "workloads": {"sac": {"title": "SAC", "updates": 10, "variants": summary}}}
+        assert "what the observer adds to skrl's own tracking: metrictap-step 1.075" in table(report)
