@@ -39,6 +39,7 @@ class Emitter:
         self._prefix, self._depth, self._interval, self._on_error = prefix, depth, interval, on_error
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._episodes = Episodes()
+        self._hook_routes: dict[str, Route] = {}
         self._steps: deque[tuple[Any, Any, Any]] = deque()  # recorded steps on the host, not yet in a window
         self._taken = 0  # of the first entry
         self.collected = 0
@@ -174,7 +175,8 @@ class Emitter:
             else:
                 window.add(route, items)
         for name, items in close.hooks.items():
-            window.add(Route(name), items)
+            route = self._hook_routes.get(name) or self._hook_routes.setdefault(name, Route(name))
+            window.add(route, items)
         values = window.values()
         values.update(self._episodes.close())
         values.update(close.measured)
@@ -185,8 +187,16 @@ class Emitter:
                     window.dropped["invalid"] += 1
                 else:
                     values[name] = number
-        self.dropped.update(window.dropped)
-        self.collected += len(values) + sum(window.dropped.values())
+        if window.dropped:
+            self.dropped.update(window.dropped)
+            self.collected += sum(window.dropped.values())
+        self.collected += len(values)
+        return self._selected(values)
+
+    def _selected(self, values: dict[str, float]) -> dict[str, float]:
+        """The *values* that ``only=`` lets through, named with the prefix; the others are counted as filtered."""
+        if self._selection.only is None and not self._prefix:
+            return values
         selected = {}
         for name, value in values.items():
             if self._selection.accepts(name):

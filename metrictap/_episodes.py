@@ -36,6 +36,7 @@ class Episodes:
         self._return: Any = None
         self._length: Any = None
         self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT)
+        self._recent_means: tuple[float, float] | None = None
         self._successes: deque[float] = deque(maxlen=RECENT)
         self.cumulative = 0.0
         self._finished: list[tuple[float, float]] = []
@@ -99,7 +100,9 @@ class Episodes:
 
         finished = list(zip(returns.tolist(), lengths.tolist(), strict=True))
         self._finished.extend(finished)
-        self._recent.extend(finished)
+        if finished:
+            self._recent.extend(finished)
+            self._recent_means = None
         if flags is not None:
             self._successes.extend(flags[~np.isnan(flags)].tolist())
 
@@ -110,8 +113,10 @@ class Episodes:
             values["episode_reward"] = math.fsum(r for r, _ in self._finished) / len(self._finished)
             values["episode_length"] = math.fsum(n for _, n in self._finished) / len(self._finished)
         if self._recent:
-            values["episode_reward_mean"] = math.fsum(r for r, _ in self._recent) / len(self._recent)
-            values["episode_length_mean"] = math.fsum(n for _, n in self._recent) / len(self._recent)
+            if self._recent_means is None:  # windows far outnumber finished episodes: sum 100 only when they change
+                self._recent_means = (math.fsum(r for r, _ in self._recent) / len(self._recent),
+                                      math.fsum(n for _, n in self._recent) / len(self._recent))
+            values["episode_reward_mean"], values["episode_length_mean"] = self._recent_means
         if self._successes:
             values["success_rate"] = math.fsum(self._successes) / len(self._successes)
         if self._reward_count:

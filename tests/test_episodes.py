@@ -63,6 +63,10 @@ class TestEpisodes:
         assert second["episode_reward_mean"] == pytest.approx((3 + 3 + 4) / 3)
         assert second["cumulative_rewards"] == 6 + 8
         assert second["mean_rewards"] == 2.0
+        episodes.add(np.ones((1, 2)), np.zeros((1, 2)))
+        third = episodes.close()
+        assert "episode_reward" not in third
+        assert third["episode_reward_mean"] == second["episode_reward_mean"]
 
     def test_success_rate(self):
         """Success flags count at episode ends only, NaN meaning the env gave no flag."""
