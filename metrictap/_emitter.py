@@ -56,6 +56,10 @@ class Emitter:
         """Queue a message from the training thread; never blocks."""
         self._queue.put(message)
 
+    def queued(self) -> int:
+        """Messages posted and not yet taken by the emitter thread."""
+        return self._queue.qsize()
+
     def close(self, timeout: float, run_end: RunEnd | None = None) -> bool:
         """Deliver everything posted so far within *timeout* seconds; True if it all went out.
 
