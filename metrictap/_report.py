@@ -118,7 +118,7 @@ def table(report: dict[str, Any]) -> str:
     lines = [f"metrictap bench · {report['machine']} · {report['versions']}",
              (f"store {settings['store']} · {settings['pairs']} pairs after {settings['warmup']} warm-up round(s), "
               f"interleaved · torch threads {settings['torch_threads']} · load average {settings['load_average']}")]
-    header = (f"{'variant':<20}{'time s':>8}{'ratio':>7}{'(min-max)':>14}{'cpu ratio':>10}"
+    header = (f"{'variant':<24}{'time s':>8}{'ratio':>7}{'(min-max)':>14}{'cpu ratio':>10}"
               f"{'tap µs/update p50':>19}{'p99':>9}{'metrics/s':>10}{'exit s':>7}{'RSS Δ MB':>9}")
     for results in report["workloads"].values():
         lines += ["", f"{results['title']} · {_number(results['updates'])} updates", header]
@@ -126,7 +126,7 @@ def table(report: dict[str, Any]) -> str:
             ratio, cycle = entry["ratio"], entry.get("cost_us", {}).get("cycle", {})
             span = f"({ratio['min']:.2f}-{ratio['max']:.2f})"
             lines.append(
-                f"{name:<20}{entry['seconds']['median']:>8.2f}{ratio['median']:>7.3f}"
+                f"{name:<24}{entry['seconds']['median']:>8.2f}{ratio['median']:>7.3f}"
                 f"{span:>14}{entry['cpu_ratio']['median']:>10.3f}"
                 f"{_number(cycle.get('p50'), 1):>19}{_number(cycle.get('p99'), 1):>9}"
                 f"{_number(entry.get('metrics_per_second')):>10}{entry['exit_seconds']:>7.2f}"
@@ -149,8 +149,8 @@ def table(report: dict[str, Any]) -> str:
     if "stalled_sink" in report:
         found = report["stalled_sink"]
         stopped = " (stopped at the limit)" if found["stopped_at_limit"] else ""
-        lines.append(f"stalled {found['sink']} sink: RSS +{found['first_mb']:.1f} MB over the first tenth of "
-                     f"{found['updates']:,} updates{stopped}, then +{found['growth_mb']:.1f} MB "
+        lines.append(f"stalled {found['sink']} sink: RSS {found['first_mb']:+.1f} MB over the first tenth of "
+                     f"{found['updates']:,} updates{stopped}, then {found['growth_mb']:+.1f} MB "
                      f"({found['bytes_per_update']:.0f} bytes per update); {found['pending_points']:,} points pending, "
                      f"{found['spooled_points']:,} of them on disk")
     lines.append(f"timing floor: {report['instrument_floor_us']:.2f} µs per timed call is the stopwatch's own")
