@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from metrictap._adapter import Adapter
 from metrictap._every import Every
-from metrictap._messages import Close, Rows, copy_flags, copy_row, unknown_flags
+from metrictap._messages import Close, Rows, copy_flags, copy_row, env_count, unknown_flags
 from metrictap._patching import ArgumentReader, active
 from metrictap._paths import MISSING, first
 from metrictap._state import StateReader
@@ -39,8 +39,10 @@ class Collector:
     """Observes one target's update, transition and flush calls for one tap."""
 
     def __init__(self, adapter: Adapter, target: Any, *, every: Every, step_axis: str,
-                 post: Callable[[object], None], fail: Callable[[str, BaseException], None]) -> None:
+                 post: Callable[[object], None], fail: Callable[[str, BaseException], None],
+                 episodes: bool = True) -> None:
         self.adapter, self.target, self.every, self.step_axis = adapter, target, every, step_axis
+        self._episodes = episodes  # False when only= selects no episode metric: then no step is copied
         self._post, self._fail = post, fail
         self.updates = self.iterations = self.transitions = self.windows = 0
         cycle = first(target, adapter.match.cycle)
@@ -126,7 +128,7 @@ class Collector:
         read = self.readers
         rewards, terminated = read["transition.rewards"].read(args, kwargs), read["transition.terminated"].read(
             args, kwargs)
-        if rewards is MISSING:  # the framework keeps its own episode statistics: count env steps only
+        if rewards is MISSING or not self._episodes:  # no episode accounting here: count env steps only
             return None, terminated, None, None
         truncated = read["transition.truncated"].read(args, kwargs)
         copies = copy_row(rewards, terminated, terminated if truncated is MISSING else truncated)
@@ -155,7 +157,7 @@ class Collector:
         if row is not None:
             rewards, terminated, truncated, success = row
             if rewards is None:
-                self._num_envs = len(terminated)
+                self._num_envs = env_count(terminated)
                 self._env_steps += self._num_envs
             else:
                 self._num_envs = rewards.shape[0]  # len() of a tensor is a Python function in torch; shape is not

@@ -60,6 +60,14 @@ def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any, A
             np.array(truncated, dtype=bool).reshape(-1))
 
 
+def env_count(flags: Any) -> int:
+    """How many envs one step's done flags are for (a multi-agent mapping's: its first agent's)."""
+    if isinstance(flags, Mapping):
+        flags = next(iter(flags.values()))
+    shape = getattr(flags, "shape", None)
+    return int(shape[0]) if shape else len(flags)
+
+
 def copy_flags(flags: Any, mask: Any) -> Any:
     """One step's success flags as float64, NaN where *mask* says unknown; tensors stay on their device."""
     if hasattr(flags, "detach"):

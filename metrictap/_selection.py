@@ -38,6 +38,16 @@ class Selection:
         return verdict
 
 
+    def covers(self, name: str) -> bool:
+        """Whether *name* or a name below it (``name/...``) may pass: what cannot need not be collected at all.
+
+        A glob with a ``/`` in it may match some child of any name, so it covers every name.
+        """
+        if self.only is None or self.accepts(name):
+            return True
+        return any(item.startswith(f"{name}/") or ("/" in item and _GLOB.search(item)) for item in self.only)
+
+
 def _names(only: Iterable[str]) -> list[str]:
     if isinstance(only, str):
         raise TypeError(f"only={only!r} is a single string; pass a set of names, e.g. only={{{only!r}}}")

@@ -155,7 +155,7 @@ class Tap:
         self._errors.clear()
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(self.adapter, self.target, every=self.every, step_axis=self.step, post=self._post,
-                              fail=self._fail)
+                              fail=self._fail, episodes=any(map(self.selection.covers, CANONICAL)))
         router = Router(self.adapter, self.target, collector.state.agents)
         from metrictap._spool import spool_directory  # noqa: PLC0415 - keeps `import metrictap` light
 
@@ -177,7 +177,8 @@ class Tap:
         flush = method_at(self.target, tracking.flush) if tracking and tracking.flush else None
         if flush:
             self._patches.method(*flush, collector.on_flush)
-        install_hooks(self.adapter.hooks, self.target, collector, self._patches)
+        hooks = [hook for hook in self.adapter.hooks if not hook.name or self.selection.covers(hook.name)]
+        install_hooks(hooks, self.target, collector, self._patches)
         self._collector = collector
         self._emitter.start()
 

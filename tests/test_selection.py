@@ -25,6 +25,15 @@ class TestSelection:
         assert selection.accepts("Episode_Reward/alive")
         assert not selection.accepts("episode_reward_mean")
 
+    def test_covers_names_with_selected_children(self):
+        """A name is covered if it or a child of it may pass; a glob with a slash may reach any name's children."""
+        selection = Selection({"policy_loss/agent_0", "value_*"}, CATALOGUE, "skrl")
+        assert selection.covers("policy_loss")
+        assert selection.covers("value_loss")
+        assert not selection.covers("episode_reward_mean")
+        assert Selection({"q1/*"}, CATALOGUE, "skrl").covers("episode_reward_mean")
+        assert Selection(None, CATALOGUE, "skrl").covers("anything")
+
     def test_typo_suggests(self):
         """A name nothing produces is a ValueError with the closest known name suggested."""
         with pytest.raises(ValueError, match=r"'policy_los'.*did you mean 'policy_loss'"):

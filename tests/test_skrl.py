@@ -5,12 +5,14 @@ import math
 import gymnasium as gym
 import pytest
 import skrl
+import torch
+import wrapt
 from mlflow.utils.validation import _validate_metric_name
 from skrl.envs.wrappers.torch import wrap_env
 from skrl.utils.runner.torch import Runner
 from skrl_runs import SKRL_MAJOR, make_runner
 
-from metrictap import track
+from metrictap import _collector, track
 from metrictap._presets import runner_config
 from metrictap.testing import MemorySink
 
@@ -68,6 +70,21 @@ def test_update_method_of_this_skrl_line():
         runner.run()
     assert name not in vars(runner.agent)
     assert skrl.__version__.startswith(("2.", "1.4"))
+
+
+@pytest.mark.parametrize(("only", "copied", "hooked"), [({"policy_loss", "timesteps"}, False, False),
+                                                      ({"episode_reward_mean", "grad_norm", "timesteps"}, True, True)])
+def test_only_what_is_selected_is_collected(only, copied, hooked, monkeypatch):
+    """Steps are copied only for a selected episode metric, and clip_grad_norm_ is hooked only for grad_norm."""
+    real, copies = _collector.copy_row, []
+    monkeypatch.setattr(_collector, "copy_row", lambda *row: copies.append(row) or real(*row))
+    runner = make_runner("PPO", timesteps=64)
+    sink = MemorySink()
+    with track(runner.agent, sink=sink, only=only):
+        assert isinstance(vars(torch.nn.utils)["clip_grad_norm_"], wrapt.FunctionWrapper) is hooked
+        runner.run()
+    assert bool(copies) is copied
+    assert sink.last("timesteps") == 64 * 4
 
 
 class SuccessAtEnd(gym.Wrapper):
