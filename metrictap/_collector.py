@@ -156,12 +156,10 @@ class Collector:
         self._timestep = timestep if isinstance(timestep, int) else self._timestep + 1
         if row is not None:
             rewards, terminated, truncated, success = row
-            if rewards is None:
-                self._num_envs = env_count(terminated)
-                self._env_steps += self._num_envs
-            else:
-                self._num_envs = rewards.shape[0]  # len() of a tensor is a Python function in torch; shape is not
-                self._env_steps += self._num_envs
+            # A copy's shape, not len(): len() of a tensor is a Python function in torch.
+            self._num_envs = env_count(terminated) if rewards is None else rewards.shape[0]
+            self._env_steps += self._num_envs
+            if rewards is not None:
                 self._rewards.append(rewards)
                 self._terminated.append(terminated)
                 self._truncated.append(truncated)
