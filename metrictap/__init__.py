@@ -6,15 +6,18 @@
         runner.run()
 
 Importing metrictap patches nothing and imports neither mlflow, torch, numpy nor any framework.
+The public API is what this module, :mod:`metrictap.sinks`, :mod:`metrictap.testing`,
+:mod:`metrictap.errors` and :mod:`metrictap.legacy` export; the subpackages ``tap``,
+``adapting``, ``emitting``, ``delivery``, ``cli`` and ``bench`` are the implementation.
 """
 
-from metrictap._adapter import Adapter
-from metrictap._compat import create_mlflow_logging_wrapper
-from metrictap._every import Every
-from metrictap._stats import TapStats
-from metrictap._track import Tap, track
+from metrictap.adapting.adapter import Adapter
 from metrictap.errors import AdapterError, AlreadyTrackedError, UnsupportedTargetError
+from metrictap.legacy import create_mlflow_logging_wrapper
 from metrictap.sinks import MlflowSink, Sink
+from metrictap.tap.schedule import Every
+from metrictap.tap.stats import TapStats
+from metrictap.tap.track import Tap, track
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from metrictap._cli import main
+from metrictap.cli.main import main
 
 sys.exit(main())

@@ -1,23 +1,17 @@
-"""Shared fixtures: strict taps, skrl runs in a temporary folder, and one real MLflow server for the session."""
+"""Fixtures every test shares: strict taps and a folder of its own; real MLflow stores and servers for those that ask.
+
+Nothing here imports skrl, MLflow or torch at collection: the unit tests run without them.
+"""
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from mlflow_servers import MlflowServer
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _skrl_logs_to_stderr() -> None:
-    """skrl binds its log handler to the sys.stderr of the moment it is imported, which pytest replaces per test."""
-    import skrl  # noqa: F401, PLC0415
-
-    for handler in logging.getLogger("skrl").handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.__stderr__)
+if TYPE_CHECKING:
+    from mlflow_servers import MlflowServer
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +44,8 @@ def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """One real ``mlflow server --workers 1`` on 127.0.0.1 for the session; tests that kill it start it again."""
+    from mlflow_servers import MlflowServer  # noqa: PLC0415
+
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()
     yield server

@@ -1,0 +1,99 @@
+"""The benchmark's workloads: real skrl trainings on a gymnasium task, rebuilt identically for every run.
+
+Each run trains a fresh Runner from the same seed, so the runs of one round do the same work and
+differ only in what observes them. The env's ``device`` attribute is what skrl's gymnasium
+wrapper reads to place rewards and observations, so ``--device cuda`` moves the agent and the
+per-step tensors the tap copies onto the GPU while the simulation itself stays on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One algorithm on one task, trained for *timesteps* steps of every env unless told otherwise."""
+
+    name: str
+    algorithm: str
+    task: str
+    timesteps: int
+    cadence: str
+    tracks_with_writer_only: bool = False  # skrl's SAC tracks its losses only while its writer is on
+
+    def describe(self, timesteps: int, num_envs: int, device: str) -> str:
+        """A one-line title for the report."""
+        tracking = "; observers run it with tracking on, writing nothing" if self.tracks_with_writer_only else ""
+        return (f"{self.algorithm} {self.task}, {num_envs} envs, {timesteps} timesteps, {device}, "
+                f"update {self.cadence}{tracking}")
+
+
+WORKLOADS = {
+    "ppo": Workload("ppo", "PPO", "Pendulum-v1", 2000, "every rollout (16 steps)"),
+    "sac": Workload("sac", "SAC", "Pendulum-v1", 1000, "every step", tracks_with_writer_only=True),
+}
+
+
+def skrl_major() -> int:
+    """The installed skrl's major version, which decides the spelling of its configs."""
+    import skrl  # noqa: PLC0415 - only the bench needs skrl
+
+    return int(skrl.__version__.split(".")[0])
+
+
+def update_method(agent: object) -> str:
+    """The update method skrl's trainer calls on this line: ``update`` on 2.x, ``_update`` on 1.4."""
+    return "update" if callable(getattr(agent, "update", None)) else "_update"
+
+
+class Trial:
+    """One training run: a Runner ready to train once, and the env to close afterwards."""
+
+    def __init__(self, workload: Workload, *, timesteps: int, num_envs: int, device: str, write_interval: int | str,
+                 directory: str) -> None:
+        import gymnasium as gym  # noqa: PLC0415
+        from skrl.envs.wrappers.torch import wrap_env  # noqa: PLC0415
+        from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+
+        from metrictap.cli.presets import runner_config  # noqa: PLC0415
+
+        env = gym.make_vec(workload.task, num_envs=num_envs, vectorization_mode="sync")
+        env.unwrapped.device = device  # type: ignore[attr-defined]  # skrl's wrapper reads it
+        config = runner_config(workload.algorithm, discrete=False, timesteps=timesteps, skrl_major=skrl_major(),
+                               directory=directory, write_interval=write_interval, checkpoint_interval=0)
+        self.env = wrap_env(env, wrapper="gymnasium", verbose=False)
+        with contextlib.redirect_stdout(sys.stderr):  # skrl 1.4 prints its models' source code
+            self.runner = Runner(self.env, config)
+        self.agent = self.runner.agent
+        self._synchronize = _synchronizer(device)
+
+    def train(self) -> tuple[float, float]:
+        """Train to the end; wall seconds (including work still queued on a GPU) and the process's CPU seconds.
+
+        CPU time counts every thread of the process (the tap's emitter too) and not the time
+        other processes took the cores, so its ratio is steadier on a shared machine.
+        """
+        start, cpu = time.perf_counter(), time.process_time()
+        self.runner.run("train")
+        self._synchronize()
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    def close(self) -> None:
+        """Close the env (and with it the agent's TensorBoard writer, if any)."""
+        writer = getattr(self.agent, "writer", None)
+        if writer is not None:
+            writer.close()
+        self.env.close()
+
+
+def _synchronizer(device: str) -> Callable[[], None]:
+    if not device.startswith("cuda"):
+        return lambda: None
+    import torch  # noqa: PLC0415
+
+    return torch.cuda.synchronize

@@ -1,0 +1,75 @@
+"""``metrictap replay SPOOL...``: deliver what spools still hold, to their own run or another.
+
+A spool is left behind when a tap could not deliver everything before its exit deadline, or when
+its process died. Replay sends the points after the spool's delivered mark, in order, in the
+same requests a tap makes, and moves the mark after each request, so that replaying twice, or
+again after an interrupted replay, never sends a point twice. Credentials are never stored in a
+spool: they come from the environment (``MLFLOW_TRACKING_TOKEN``, ...) or ``--tracking_uri``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from metrictap.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
+    """Declare the command's arguments."""
+    parser.add_argument("spools", nargs="+", metavar="SPOOL", help="spool files (metrictap-*.spool)")
+    parser.add_argument("--run_id", help="deliver into this run instead of the one the spool was collected for")
+    parser.add_argument("--tracking_uri", help="the store or server, instead of the one the spool names "
+                                               "(needed when that URI carried credentials)")
+    parser.add_argument("--batch_size", type=int, default=1000, help="metrics per request (Azure ML: 250)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to keep retrying an unreachable server before giving up (default 60)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay each spool in turn; exit status 1 if any points remain undelivered."""
+    from metrictap.delivery.courier import SpoolCourier  # noqa: PLC0415 - the command line starts without mlflow
+    from metrictap.delivery.spool import Spool  # noqa: PLC0415
+    from metrictap.errors import SpoolError  # noqa: PLC0415
+    from metrictap.sinks import MlflowSink  # noqa: PLC0415
+
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout}; accepted: a number of seconds > 0")
+    errors: dict[str, int] = {}
+
+    def report(kind: str, exc: BaseException) -> None:
+        errors[kind] = errors.get(kind, 0) + 1
+        if errors[kind] == 1:
+            print(f"metrictap replay: {kind}: {exc}", file=sys.stderr)  # noqa: T201 - the command's output
+
+    status = 0
+    for path in args.spools:
+        try:
+            spool = Spool.open(path)
+            sink = MlflowSink(args.run_id or spool.run_id, args.tracking_uri or spool.tracking_uri,
+                              batch_size=args.batch_size)
+            courier = SpoolCourier(sink, spool, on_error=report, remove=False)
+        except (OSError, SpoolError, ValueError) as error:
+            raise UsageError(str(error)) from None
+        end, before = spool.run_end(), spool.count()
+        deadline = time.monotonic() + args.timeout
+        courier.finish()
+        courier.close(deadline)
+        courier.thread.start()
+        try:
+            courier.join(deadline)
+        except KeyboardInterrupt:
+            courier.settle(None)
+            print(f"metrictap replay: interrupted; {path} is intact, run the command again", file=sys.stderr)  # noqa: T201
+            return 130
+        completed = courier.settle(None)
+        left = before - courier.delivered - sum(courier.dropped.values())
+        print(f"{path}: {courier.delivered} points delivered to run {sink.run_id}, "  # noqa: T201
+              f"{courier.dropped['invalid']} refused as invalid, {left} left")
+        if completed and end is not None and sink.run_id == spool.run_id:
+            from mlflow import MlflowClient  # noqa: PLC0415
+
+            MlflowClient(sink.tracking_uri).set_terminated(sink.run_id, end[0], end[1])
+        status = status or (0 if completed else 1)
+    return status

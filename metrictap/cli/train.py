@@ -1,0 +1,212 @@
+"""``metrictap train`` and ``metrictap eval``: skrl training with the tap and an MLflow run wired in.
+
+The flags are the ones Isaac Lab users already type (``--task``, ``--num_envs``, ``--headless``,
+``--max_iterations``…). Everything a user can get wrong is checked before anything is written to
+the tracking store, so a mistake never leaves a half-made run behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from metrictap.cli.backends import (
+    Training,
+    choose_backend,
+    gymnasium_training,
+    isaaclab2_training,
+    isaaclab3_run,
+    isaaclab_major,
+)
+from metrictap.cli.runs import RunSession, check_store, default_tracking_uri, flatten, redact, uploading_checkpoints
+from metrictap.errors import UsageError
+from metrictap.tap.ranks import current_rank
+from metrictap.tap.schedule import parse_every
+
+SUMMARY = ("episode_reward_mean", "episode_length_mean", "success_rate", "policy_loss", "value_loss", "critic_loss",
+           "fps", "timesteps", "iterations")
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of ``train`` (and of ``eval``, which adds ``--episodes`` and ``--run_id``)."""
+    parser.add_argument("--task", required=True,
+                        help="an Isaac Lab task (Isaac-Cartpole-v0) or a gymnasium id (Pendulum-v1)")
+    parser.add_argument("--num_envs", type=int, help="parallel environments (gymnasium default: 4)")
+    parser.add_argument("--seed", type=int, help="random seed (default: the agent config's)")
+    parser.add_argument("--algorithm", default="PPO", type=str.upper, help="skrl algorithm (default: PPO)")
+    parser.add_argument("--agent_cfg", metavar="FILE.yaml", help="an skrl Runner config (Isaac Lab's skrl_*_cfg.yaml)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--timesteps", type=int, help="training timesteps (default: the agent config's, or 5000)")
+    length.add_argument("--max_iterations", type=int, help="iterations; timesteps = max_iterations x rollouts")
+    parser.add_argument("--checkpoint", required=command == "eval", help="skrl checkpoint to load (.pt)")
+    parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: skrl's choice)")
+    parser.add_argument("--headless", action="store_true", help="no rendering (Isaac Lab 2.x; accepted everywhere)")
+    parser.add_argument("--distributed", action="store_true", help="multi-GPU (Isaac Lab; launch with torchrun)")
+    parser.add_argument("--backend", choices=("auto", "isaaclab", "gymnasium"), default="auto")
+    parser.add_argument("--mlflow_log_interval", default="balanced", metavar="INTERVAL",
+                        help="step, balanced (every 10 iterations), rollout, an int N, or a duration such as 30s")
+    parser.add_argument("--delivery", choices=("thread", "process"), default="thread",
+                        help="who sends to MLflow: a thread of the training process, or a child process that "
+                             "keeps MLflow's Python work off the training's interpreter lock")
+    parser.add_argument("--metrics", metavar="NAME,...", help="log only these canonical names or glob patterns")
+    parser.add_argument("--experiment", help="MLflow experiment (default: the task id)")
+    parser.add_argument("--run_name", help="MLflow run name (default: the skrl run folder name)")
+    parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+                                               "sqlite:///mlflow.db)")
+    if command == "eval":
+        parser.add_argument("--episodes", type=int, default=10, help="episodes to evaluate (default: 10)")
+        parser.add_argument("--run_id", help="log into this existing run (e.g. the training run)")
+
+
+def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
+    try:
+        every = parse_every(args.mlflow_log_interval)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("every=", "--mlflow_log_interval ")) from None
+    only = {name.strip() for name in args.metrics.split(",") if name.strip()} if args.metrics else None
+    if args.checkpoint and not os.path.isfile(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
+    if getattr(args, "episodes", 1) < 1:
+        raise UsageError(f"--episodes {args.episodes}: must be at least 1")
+    return every, only
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A scheduler's SIGTERM ends the run KILLED, like Ctrl-C, instead of leaving it RUNNING."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or evaluate) with the tap; exit status 0, 1 on a failure, 130 when interrupted."""
+    every, only = _parse(args)
+    backend = choose_backend(args.backend, args.task)
+    if backend == "gymnasium" and args.extra:
+        raise UsageError(f"unrecognized arguments: {' '.join(args.extra)}")
+    if args.num_envs is not None and args.num_envs < 1:
+        raise UsageError(f"--num_envs {args.num_envs}: must be at least 1")
+    uri = args.tracking_uri or default_tracking_uri()
+    primary = current_rank() == 0
+    major = isaaclab_major()
+    if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
+        return isaaclab3_run(args, lambda training: _run(training, args, every, only, uri=uri, primary=primary))
+    import skrl  # noqa: PLC0415
+
+    if backend == "gymnasium":
+        args.num_envs = args.num_envs or 4
+        training = gymnasium_training(args, int(skrl.__version__.split(".")[0]))
+    else:
+        training = isaaclab2_training(args)
+    try:
+        return _run(training, args, every, only, uri=uri, primary=primary)
+    finally:
+        training.close()
+
+
+def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str] | None, *, uri: str,
+         primary: bool) -> int:
+    from metrictap import MlflowSink, track  # noqa: PLC0415
+    from metrictap.adapting.adapter import find_adapter  # noqa: PLC0415
+    from metrictap.adapting.selection import Selection  # noqa: PLC0415
+    from metrictap.testing import MemorySink  # noqa: PLC0415
+
+    agent = training.runner.agent
+    evaluating = args.command == "eval"
+    mode, prefix = ("eval", "eval/") if evaluating else ("train", "")
+    if args.checkpoint:
+        agent.load(args.checkpoint)
+    if evaluating:
+        _fit_episodes(training, args)
+    if not primary:  # only rank 0 of a distributed launch creates the run and logs
+        training.run(mode)
+        return 0
+    try:
+        Selection.for_adapter(only, find_adapter(agent))
+        check_store(uri)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("only= names", "--metrics names")) from None
+    except ConnectionError as exc:
+        raise UsageError(str(exc)) from None
+    session = RunSession(uri, args.experiment or training.task,
+                         args.run_name or training.config["agent"]["experiment"]["experiment_name"],
+                         getattr(args, "run_id", None))
+    session.start(_params(training, args, every), _tags(training))
+    session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
+    print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
+    last = MemorySink()
+    status, code = "FAILED", 1
+    try:
+        with _sigterm_as_interrupt(), uploading_checkpoints(agent, session), track(
+                agent, sink=[MlflowSink(session.run_id, uri), last], every=every, only=only, prefix=prefix,
+                delivery=args.delivery):
+            training.run(mode)
+        status, code = "FINISHED", 0
+    except KeyboardInterrupt:
+        status, code = "KILLED", 130
+    except Exception:  # noqa: BLE001 - printed, and the run is marked FAILED
+        traceback.print_exc()
+    finally:
+        for problem in session.end(status):
+            print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
+    print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
+    return code
+
+
+def _summary(last: Any, prefix: str) -> str:
+    names = [prefix + name for name in SUMMARY if prefix + name in last.names]
+    return ", ".join(f"{name}={last.last(name):.6g}" for name in names) or "no metrics were logged"
+
+
+def _fit_episodes(training: Training, args: argparse.Namespace) -> None:
+    """Enough evaluation timesteps for every env to finish ``--episodes`` / num_envs full-length episodes."""
+    import gymnasium as gym  # noqa: PLC0415
+
+    if args.timesteps is not None:
+        return
+    spec = gym.spec(training.task) if training.task in gym.registry else None
+    if spec is None or not spec.max_episode_steps:
+        raise UsageError(f"{training.task} has no episode length limit; give --timesteps for the evaluation")
+    envs = max(1, int(getattr(training.runner.trainer.env, "num_envs", 1)))
+    timesteps = math.ceil(args.episodes / envs) * spec.max_episode_steps + 1
+    trainer = training.runner.trainer
+    if hasattr(trainer.cfg, "timesteps"):
+        trainer.cfg.timesteps = timesteps
+    trainer.timesteps = timesteps
+
+
+def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    params = flatten(training.config)
+    params.update({"task": training.task, "num_envs": str(args.num_envs), "algorithm": args.algorithm,
+                   "seed": str(training.config.get("seed")), "mlflow_log_interval": str(every)})
+    for package in ("metrictap", "skrl", "torch", "gymnasium", "mlflow", "isaaclab"):
+        with contextlib.suppress(PackageNotFoundError):
+            params[f"version.{package}"] = version(package)
+    return params
+
+
+def _tags(training: Training) -> dict[str, str]:
+    return {"task": training.task, "backend": training.backend, "host": socket.gethostname(),
+            "metrictap.command": " ".join(["metrictap", *_redacted_argv()])}
+
+
+def _redacted_argv() -> list[str]:
+    return [redact(item) for item in sys.argv[1:]]
+
+

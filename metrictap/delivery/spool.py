@@ -1,0 +1,212 @@
+"""Spool files: every point is written ahead to local disk before it is sent, and marked once delivered.
+
+One file per sink and activation. The first line is a JSON header naming the run (its tracking
+URI stripped of credentials, and its id) and the byte offset up to which points are delivered;
+that number is padded to a fixed width, so marking progress rewrites it in place with one
+``pwrite`` and the line stays valid JSON. Every further line is one point ``[name, value, step,
+timestamp_ms]``, except an optional last object that records how the run should end. Lines are
+appended whole; a line cut short by a crash is ignored, so the file is always readable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+import urllib.parse
+from pathlib import Path
+
+from metrictap.errors import SpoolError
+from metrictap.sinks.protocol import Point
+
+FORMAT = "metrictap-spool/1"
+SUFFIX = ".spool"
+_LEAD = '{"delivered": '
+_WIDTH = 20
+_CHUNK = 1 << 16
+_PIECE = 1 << 16  # bytes per piece of a flush: below glibc's mmap threshold (128 KiB), see Spool.flush
+_PIECES = 1024  # pieces per writev call (Linux's IOV_MAX)
+_serial = itertools.count()
+_writev = hasattr(os, "writev")  # not on Windows
+
+
+def public_uri(uri: str) -> str:
+    """*uri* without user, password or query: a spool never stores credentials."""
+    parts = urllib.parse.urlsplit(uri)
+    if not parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+class Spool:
+    """One spool file: appended by the emitter thread, read and marked by one delivery thread."""
+
+    def __init__(self, path: str, header: dict[str, object], *, writable: bool) -> None:
+        self.path, self.header = path, header
+        self._reader = os.open(path, os.O_RDWR)
+        self._writer = os.open(path, os.O_WRONLY | os.O_APPEND) if writable else -1
+        self._buffer: list[str] = []
+        self._heads: dict[str, str] = {}
+        self.buffered = 0
+        self.delivered = int(header["delivered"])  # type: ignore[call-overload]
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str) -> Spool:
+        """A new, empty spool for *run_id* in *directory* (created if missing)."""
+        folder = Path(directory).resolve()  # the exit warning names it: absolute, so it can be found from anywhere
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"metrictap-{run_id}-{stamp}-{os.getpid()}-{next(_serial)}{SUFFIX}"
+        rest = json.dumps({"format": FORMAT, "run_id": run_id, "tracking_uri": public_uri(tracking_uri),
+                           "created": stamp, "pid": os.getpid()})[1:]
+        first = len(_LEAD) + _WIDTH + 2 + len(rest.encode()) + 1
+        line = f"{_LEAD}{first:<{_WIDTH}d}, {rest}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        return cls(str(path), json.loads(line), writable=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Spool:
+        """An existing spool, for replay; a :class:`SpoolError` if *path* is not one."""
+        with Path(path).open("rb") as file:
+            line = file.readline(4096)
+        try:
+            header = json.loads(line)
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or header.get("format") != FORMAT or not line.startswith(_LEAD.encode()):
+            raise SpoolError(f"{os.fspath(path)!r} is not a metrictap spool (its first line is not a {FORMAT} header)")
+        return cls(os.fspath(path), header, writable=False)
+
+    @property
+    def run_id(self) -> str:
+        """The run the points were collected for."""
+        return str(self.header["run_id"])
+
+    @property
+    def tracking_uri(self) -> str:
+        """Where that run lives, without credentials."""
+        return str(self.header["tracking_uri"])
+
+    def append(self, points: list[Point]) -> None:
+        """Buffer *points*; nothing reaches the file before :meth:`flush`.
+
+        Each line is formatted directly, with each name's JSON encoded once per spool: this runs
+        for every point a tap collects, and ``json.dumps`` per point cost three times as much.
+        """
+        heads, isfinite = self._heads, math.isfinite
+        lines = []
+        for name, value, step, timestamp_ms in points:
+            head = heads.get(name)
+            if head is None:
+                head = heads[name] = f"[{json.dumps(name)}, "
+            number = repr(float(value)) if isfinite(value) else json.dumps(value)
+            lines.append(f"{head}{number}, {int(step)}, {int(timestamp_ms)}]\n")
+        self._buffer.append("".join(lines))
+        self.buffered += len(points)
+
+    def flush(self) -> int:
+        """Hand the buffered points to the OS, in one system call where it can; the number of points written.
+
+        The buffer goes out as pieces of about ``_PIECE`` bytes, never joined whole: a second's
+        worth of points is tens of MB when the emitter catches up on a backlog, and freeing one
+        allocation that large raises glibc's mmap threshold (up to 32 MB), after which such
+        buffers come from the heap and the process keeps their memory.
+        """
+        pieces: list[bytes] = []
+        piece: list[str] = []
+        size = 0
+        for text in self._buffer:
+            piece.append(text)
+            size += len(text)
+            if size >= _PIECE:
+                pieces.append("".join(piece).encode())
+                piece, size = [], 0
+        if piece:
+            pieces.append("".join(piece).encode())
+        while pieces:  # one call per _PIECES pieces: each call releases the GIL, and the emitter waits to get it back
+            written = os.writev(self._writer, pieces[:_PIECES]) if _writev else os.write(self._writer, pieces[0])
+            done = 0
+            while done < len(pieces) and written >= len(pieces[done]):
+                written -= len(pieces[done])
+                done += 1
+            pieces = pieces[done:]
+            if written:
+                pieces[0] = pieces[0][written:]
+        written, self.buffered = self.buffered, 0
+        self._buffer = []
+        return written
+
+    def read(self, offset: int, limit: int) -> tuple[list[Point], list[int]]:
+        """Up to *limit* whole points from byte *offset*, with the offset just after each of them."""
+        points: list[Point] = []
+        ends: list[int] = []
+        while len(points) < limit:
+            chunk = os.pread(self._reader, _CHUNK, offset)
+            lines = chunk.split(b"\n")[:-1]  # the last piece has no newline: not written whole yet
+            if not lines:  # names are at most 250 characters: a line is far shorter than a chunk
+                break
+            taken = lines[: limit - len(points)]
+            items = json.loads(b"[" + b",".join(taken) + b"]")  # one parse for the chunk, not one per line
+            for line, item in zip(taken, items, strict=True):
+                offset += len(line) + 1
+                if isinstance(item, list):
+                    points.append(Point(str(item[0]), float(item[1]), int(item[2]), int(item[3])))
+                    ends.append(offset)
+        return points, ends
+
+    def count(self) -> int:
+        """How many points lie beyond the delivered offset."""
+        total, offset = 0, self.delivered
+        while True:
+            points, ends = self.read(offset, 10_000)
+            if not points:
+                return total
+            total, offset = total + len(points), ends[-1]
+
+    def mark(self, offset: int) -> None:
+        """Record that everything before byte *offset* is delivered (or dropped as invalid)."""
+        os.pwrite(self._reader, f"{offset:<{_WIDTH}d}".encode(), len(_LEAD))
+        self.delivered = offset
+
+    def lock(self) -> None:
+        """Claim the spool for this process's delivery; a :class:`SpoolError` if another process holds it."""
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only; elsewhere a spool is not locked
+        except ImportError:  # pragma: no cover - Windows
+            return
+        try:
+            fcntl.flock(self._reader, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpoolError(f"{self.path!r} is being delivered by another process (pid {self.header.get('pid')}); "
+                             "wait for it to finish") from None
+
+    def end_run(self, status: str, end_time_ms: int) -> None:
+        """Append how the run ends, for replay to apply once every point before it is delivered."""
+        self._buffer.append(json.dumps({"end_run": status, "end_time": end_time_ms}) + "\n")
+        self.flush()
+
+    def run_end(self) -> tuple[str, int] | None:
+        """The status and end time recorded by :meth:`end_run`, if any."""
+        size = os.fstat(self._reader).st_size
+        tail = os.pread(self._reader, 4096, max(0, size - 4096)).rstrip(b"\n").rpartition(b"\n")[2]
+        item = json.loads(tail) if tail.startswith(b'{"end_run"') else None
+        return (str(item["end_run"]), int(item["end_time"])) if item else None
+
+    def remains(self) -> bool:
+        """Whether any point lies beyond the delivered offset."""
+        return bool(self.read(self.delivered, 1)[0])
+
+    def close(self, *, remove: bool = False) -> None:
+        """Release the file, deleting it if *remove*."""
+        for fd in (self._writer, self._reader):
+            if fd >= 0:
+                os.close(fd)
+        self._writer = self._reader = -1
+        if remove:
+            Path(self.path).unlink(missing_ok=True)

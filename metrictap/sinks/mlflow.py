@@ -1,0 +1,178 @@
+"""The MLflow sink: one run, ``log_batch`` requests within a time budget, and the MLflow internals it needs.
+
+This is the one module of metrictap that reaches into MLflow beyond its public client: the REST
+helper it sends through (so that MLflow's process-wide retries never hold delivery), the fluent
+API's run stack (so that a run can be let go without a request), and, through
+:mod:`metrictap.sinks.mlflow_sqlite`, the tables of a sqlite store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from metrictap.errors import RejectedPointsError, ServerError
+from metrictap.sinks.protocol import Point
+
+if TYPE_CHECKING:
+    from metrictap.sinks.mlflow_sqlite import SqliteWriter
+
+
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
+LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoint
+INT64 = 2**63
+
+
+class MlflowSink:
+    """Logs to one MLflow run through ``log_batch``, many windows per request, within a time budget per request.
+
+    Against an ``http(s)://`` server (and stores built on MLflow's REST store, such as Azure ML's
+    and Databricks'), a request is sent once, with MLflow's own authentication and header
+    plugins, and waits at most ``timeout`` seconds: retrying is the tap's job, so that MLflow's
+    process-wide retry settings (7 retries, 120 s timeouts by default) never hold delivery for
+    minutes and are never changed. A sqlite store gets the rows ``log_batch`` would write, by a
+    path ten times faster (:mod:`metrictap.sinks.mlflow_sqlite`); other stores (a database server, a
+    folder) are called through ``MlflowClient.log_batch``.
+
+    Args:
+        run_id: the run to log into.
+        tracking_uri: the store or server; None means MLflow's default resolution
+            (``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
+        batch_size: metrics per request; MLflow's limit is 1000, Azure ML documents 250.
+        timeout: seconds one request to a server may take.
+
+    """
+
+    def __init__(self, run_id: str, tracking_uri: str | None = None, *, batch_size: int = 1000,
+                 timeout: float = 10.0) -> None:
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError(f"MlflowSink needs a run id string, got {run_id!r}")
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size={batch_size!r}; accepted: an int from 1 to 1000")
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout={timeout!r}; accepted: a number of seconds > 0")
+        self.run_id, self.tracking_uri, self.batch_size, self.timeout = run_id, tracking_uri, batch_size, timeout
+        self._client: Any = None
+        self._rest: Any = None
+        self._writer: SqliteWriter | None = None
+
+    @classmethod
+    def for_active_run(cls, *, batch_size: int = 1000) -> MlflowSink:
+        """A sink bound to the run active in the calling thread (the caller must have started one)."""
+        import mlflow  # noqa: PLC0415 - mlflow's import costs ~1 s; only MLflow users pay it
+
+        run = mlflow.active_run()
+        if run is None:
+            raise RuntimeError("MlflowSink.for_active_run() needs an active run: call it inside mlflow.start_run()")
+        return cls(run.info.run_id, mlflow.get_tracking_uri(), batch_size=batch_size)
+
+    def __repr__(self) -> str:
+        return f"MlflowSink(run_id={self.run_id!r}, tracking_uri={self.tracking_uri!r})"
+
+    def resolved_uri(self) -> str:
+        """The tracking URI this sink writes to, resolved as MLflow resolves it."""
+        if self.tracking_uri is not None:
+            return self.tracking_uri
+        import mlflow  # noqa: PLC0415
+
+        return str(mlflow.get_tracking_uri())
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Log one window now (the :class:`Sink` protocol)."""
+        import time  # noqa: PLC0415
+
+        now = time.time_ns() // 1_000_000
+        self.log_points([Point(name, value, step or 0, now) for name, value in metrics.items()])
+
+    def log_points(self, points: Sequence[Point], *, timeout: float | None = None) -> None:
+        """Log *points* in requests of at most ``batch_size`` metrics, each waiting at most *timeout* seconds.
+
+        Raises :class:`RejectedPointsError` when the store refuses the points themselves;
+        any other exception means the request may succeed later.
+        """
+        if self._client is None:
+            from mlflow import MlflowClient  # noqa: PLC0415
+            from mlflow.store.tracking.rest_store import RestStore  # noqa: PLC0415
+
+            from metrictap.sinks.mlflow_sqlite import SqliteWriter  # noqa: PLC0415
+
+            self._client = MlflowClient(self.tracking_uri)
+            store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
+            self._rest = store if isinstance(store, RestStore) else None
+            self._writer = SqliteWriter.for_store(store, self.run_id)
+        for start in range(0, len(points), self.batch_size):
+            chunk = points[start : start + self.batch_size]
+            _check_numbers(chunk)
+            if self._rest is not None:
+                self._post(chunk, self.timeout if timeout is None else min(timeout, self.timeout))
+            else:
+                self._log_batch(chunk)
+
+    def _post(self, points: Sequence[Point], timeout: float) -> None:
+        from mlflow.utils import rest_utils  # noqa: PLC0415
+
+        http_request: Any = rest_utils.http_request
+        body = {"run_id": self.run_id, "metrics": [{"key": name, "value": _json_number(value), "timestamp": stamp,
+                                                    "step": step} for name, value, step, stamp in points]}
+        response = http_request(self._rest.get_host_creds(), LOG_BATCH, "POST", max_retries=0, backoff_factor=0,
+                                retry_codes=frozenset(), timeout=timeout, json=body)
+        if response.status_code == 200:  # noqa: PLR2004 - HTTP OK
+            return
+        try:
+            message = str(response.json().get("message", response.text))
+        except ValueError:
+            message = response.text[:500]
+        if response.status_code == 400 and self.run_id not in message:  # noqa: PLR2004 - a bad point, not a bad run
+            raise RejectedPointsError(message)
+        retry_after = response.headers.get("Retry-After", "")
+        raise ServerError(response.status_code, message, float(retry_after) if retry_after.isdigit() else None)
+
+    def _log_batch(self, points: Sequence[Point]) -> None:
+        from mlflow.entities import Metric  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        try:
+            if self._writer is not None:
+                self._writer.write(points)
+            else:
+                self._client.log_batch(self.run_id, synchronous=True, metrics=[
+                    Metric(point.name, point.value, point.timestamp_ms, point.step) for point in points])
+        except MlflowException as exc:
+            if exc.error_code == "INVALID_PARAMETER_VALUE" and self.run_id not in exc.message:
+                raise RejectedPointsError(exc.message) from exc
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:  # the client converts values before any I/O
+            raise RejectedPointsError(str(exc)) from exc
+
+
+def _check_numbers(points: Sequence[Point]) -> None:
+    """Refuse steps and times no store can hold before sending: sqlite reports them as an internal error."""
+    for point in points:
+        if not (-INT64 <= point.step < INT64 and 0 <= point.timestamp_ms < INT64):
+            raise RejectedPointsError(f"{point.name!r} at step {point.step}, time {point.timestamp_ms}: steps must be "
+                                      "64-bit integers and times 64-bit integers >= 0")
+
+
+def _json_number(value: float) -> float | str:
+    """*value* as MLflow's JSON encodes a double: non-finite values are the strings protobuf's JSON mapping uses."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def forget_active_run() -> None:
+    """Pop the calling thread's active MLflow run as ``mlflow.end_run`` does, without its network call.
+
+    Used when the server did not answer before the exit deadline: ``end_run`` would then retry
+    for minutes. The run's end is written to the spool instead, and ``metrictap replay`` applies it.
+    """
+    import os  # noqa: PLC0415
+
+    from mlflow.tracking import fluent  # noqa: PLC0415
+
+    stack: Any = fluent._active_run_stack  # noqa: SLF001 - MLflow offers no way to end a run without a request
+    runs = stack.get() if hasattr(stack, "get") else stack  # a thread-local in MLflow 3, a plain list in older lines
+    if runs:
+        runs.pop()
+    os.environ.pop("MLFLOW_RUN_ID", None)  # as end_run does: the next start_run must not resume this run

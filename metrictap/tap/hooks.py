@@ -1,0 +1,164 @@
+"""Adapter hooks: calls observed while a tap is active, and the values they carry.
+
+skrl computes the KL divergence for its KL-adaptive scheduler and the gradient norm when it
+clips gradients, and logs neither; rsl_rl hands its losses to its logger's ``log`` call;
+Stable-Baselines3 records every number through ``Logger.record``. A hook wraps such a call and
+records what its adapter says the call carries (see :class:`~metrictap.adapting.schema.Hook`).
+
+Who a call belongs to: a method of an object the target reaches is patched on that object, so
+its calls are the tap's; a module function is shared by every tap, patched once, and belongs
+to the tap whose update runs on the calling thread; a class's method is patched on the class
+and belongs to the tap whose target holds the calling instance at the hook's ``instance`` path.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from metrictap.adapting.binding import Binding
+from metrictap.adapting.paths import MISSING, expand, resolve
+from metrictap.adapting.schema import Hook
+from metrictap.tap.patching import ArgumentReader, Patches, active, guard
+
+_captures: dict[str, dict[int, list[Capture]]] = {}  # module function hook -> id(recorder) -> its captures
+
+
+class Recorder(Protocol):
+    """**Protocol**: where hooks put what they observe (a tap's collector)."""
+
+    def on_hook(self, name: str, value: object) -> None:
+        """Record *value* under the canonical *name*."""
+
+    def on_tag(self, tag: str, value: object) -> None:
+        """Record *value* of the framework tag *tag*."""
+
+    def fail(self, kind: str, exc: BaseException) -> None:
+        """Count (or, when strict, raise) an error of the tap's own."""
+
+
+class Capture:
+    """What one hook takes from one call, read by the signature of the function it observes."""
+
+    def __init__(self, hook: Hook, function: Callable[..., Any], agent: str = "") -> None:
+        self.name = f"{hook.name}/{agent}" if agent and hook.name else hook.name
+        self._mean = hook.mean
+        self._value = None if hook.value == "return" else ArgumentReader(function, hook.value)
+        self._tag = ArgumentReader(function, hook.tag) if hook.tag else None
+        self._arguments = [(spec, ArgumentReader(function, spec.partition(".")[0]), spec.partition(".")[2])
+                           for spec in hook.arguments]
+
+    def record(self, recorder: Recorder, args: tuple[Any, ...], kwargs: dict[str, Any], result: object) -> None:
+        """Hand the values of one call to *recorder*."""
+        for spec, reader, path in self._arguments:
+            value = reader.read(args, kwargs)
+            self._tags(recorder, spec, resolve(value, path) if path and value is not MISSING else value)
+        if self._arguments:
+            return
+        value = result if self._value is None else self._value.read(args, kwargs)
+        if self._tag is None:
+            recorder.on_hook(self.name, self._averaged(value))
+            return
+        tag = self._tag.read(args, kwargs)
+        if isinstance(tag, str):
+            self._tags(recorder, tag, value)
+
+    def _tags(self, recorder: Recorder, tag: str, value: object) -> None:
+        if value is MISSING or value is None:
+            return
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                recorder.on_tag(f"{tag}/{key}", self._averaged(item))
+        else:
+            recorder.on_tag(tag, self._averaged(value))
+
+    def _averaged(self, value: Any) -> Any:
+        """The mean of an array value where the hook asks for it, computed where the array lives (no host sync)."""
+        if not self._mean:
+            return value
+        if hasattr(value, "detach"):
+            return value.detach().float().mean()
+        return value.mean() if getattr(value, "ndim", 0) else value
+
+
+def _updating_fail(kind: str, exc: BaseException) -> None:
+    """Report an error of a shared hook to the tap whose update runs on this thread."""
+    recorder: Recorder | None = getattr(active, "collector", None)
+    if recorder is not None:
+        recorder.fail(kind, exc)
+
+
+def _function_observer(key: str) -> Callable[..., None]:
+    def after(_instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: object, _token: object) -> None:
+        recorder = getattr(active, "collector", None)
+        if recorder is not None:
+            for capture in _captures.get(key, {}).get(id(recorder), ()):
+                capture.record(recorder, args, kwargs, result)
+
+    return after
+
+
+def _method_observer(binding: Binding, recorder: Recorder, capture: Capture, during: str,
+                     instance: str = "") -> Callable[..., None]:
+    def after(owner: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: object, _token: object) -> None:
+        if (during == "tap" or getattr(active, "collector", None) is recorder) and (
+                not instance or owner is binding.read(instance)):
+            capture.record(recorder, args, kwargs, result)
+
+    return after
+
+
+def install_hooks(hooks: Sequence[Hook], binding: Binding, recorder: Recorder, patches: Patches) -> None:
+    """Patch every hook of the adapter that applies to the bound target; hooks that find nothing are skipped."""
+    for hook in hooks:
+        if hook.module:
+            _install_module_hook(hook, binding, recorder, patches)
+            continue
+        path, method = hook.target.split(":")
+        for concrete, agent in expand(path, binding.agents):
+            owner = binding.read(concrete)
+            if owner is MISSING or not callable(getattr(owner, method, None)):
+                continue
+            if hook.classes and {kind.__name__ for kind in type(owner).__mro__}.isdisjoint(hook.classes):
+                continue
+            capture = Capture(hook, getattr(owner, method), agent)
+            patches.method(owner, method, guard("hook", recorder.fail, after=_method_observer(
+                binding, recorder, capture, hook.during)))
+
+
+def _forget(key: str, recorder: int) -> None:
+    _captures.get(key, {}).pop(recorder, None)
+
+
+def _install_module_hook(hook: Hook, binding: Binding, recorder: Recorder, patches: Patches) -> None:
+    module, qualname = hook.target.split(":")
+    if not _importable(module):
+        return
+    owner_name, _, name = qualname.rpartition(".")
+    imported = __import__(module, fromlist=["_"])
+    owner = resolve(imported, owner_name) if owner_name else imported
+    function = getattr(owner, name, None)
+    if not callable(function):
+        return
+    if hook.instance:  # a class's method: read arguments as an instance's call passes them, without self
+        capture = Capture(hook, functools.partial(function, None))
+        patches.method(owner, name, guard("hook", recorder.fail, after=_method_observer(
+            binding, recorder, capture, hook.during, hook.instance)))
+        return
+    mine = _captures.get(hook.target, {}).get(id(recorder))
+    if mine is None:
+        if not patches.function(module, name, guard("hook", _updating_fail, after=_function_observer(hook.target))):
+            return
+        mine = _captures.setdefault(hook.target, {}).setdefault(id(recorder), [])
+        patches.on_undo(functools.partial(_forget, hook.target, id(recorder)))
+    mine.append(Capture(hook, function))
+
+
+def _importable(module: str) -> bool:
+    import importlib.util  # noqa: PLC0415
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
