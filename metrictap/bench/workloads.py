@@ -4,6 +4,10 @@ Each run trains a fresh Runner from the same seed, so the runs of one round do t
 differ only in what observes them. The env's ``device`` attribute is what skrl's gymnasium
 wrapper reads to place rewards and observations, so ``--device cuda`` moves the agent and the
 per-step tensors the tap copies onto the GPU while the simulation itself stays on the CPU.
+
+Imported where used, not at module level: ``skrl``, ``gymnasium``, ``metrictap.cli``, ``torch``; so
+that ``import metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or
+a part of metrictap that the call does not need.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ WORKLOADS = {
 
 def skrl_major() -> int:
     """The installed skrl's major version, which decides the spelling of its configs."""
-    import skrl  # noqa: PLC0415 - only the bench needs skrl
+    import skrl
 
     return int(skrl.__version__.split(".")[0])
 
@@ -56,11 +60,11 @@ class Trial:
 
     def __init__(self, workload: Workload, *, timesteps: int, num_envs: int, device: str, write_interval: int | str,
                  directory: str) -> None:
-        import gymnasium as gym  # noqa: PLC0415
-        from skrl.envs.wrappers.torch import wrap_env  # noqa: PLC0415
-        from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+        import gymnasium as gym
+        from skrl.envs.wrappers.torch import wrap_env
+        from skrl.utils.runner.torch import Runner
 
-        from metrictap.cli.presets import runner_config  # noqa: PLC0415
+        from metrictap.cli.presets import runner_config
 
         env = gym.make_vec(workload.task, num_envs=num_envs, vectorization_mode="sync")
         env.unwrapped.device = device  # type: ignore[attr-defined]  # skrl's wrapper reads it
@@ -94,6 +98,6 @@ class Trial:
 def _synchronizer(device: str) -> Callable[[], None]:
     if not device.startswith("cuda"):
         return lambda: None
-    import torch  # noqa: PLC0415
+    import torch
 
     return torch.cuda.synchronize

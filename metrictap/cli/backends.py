@@ -4,10 +4,16 @@ Isaac Lab 2.x must start its simulation app before anything of Isaac Lab is impo
 ships its own skrl train entry point, renamed ``Isaac-Cartpole-v0`` to ``Isaac-Cartpole`` and
 dropped ``--headless``. Without Isaac Lab, gymnasium vector envs train with the presets of
 :mod:`metrictap.cli.presets`. Every heavy import happens inside these functions.
+
+Imported where used, not at module level: ``yaml``, ``gymnasium``, ``numpy``, ``skrl``,
+``metrictap.cli``, ``isaaclab``, ``isaaclab_tasks``, ``isaaclab_rl``, ``wrapt``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import difflib
 import importlib.metadata
@@ -90,7 +96,7 @@ def run_name(algorithm: str) -> str:
 def load_agent_config(path: str) -> dict[str, Any]:
     """An skrl Runner config from YAML (Isaac Lab's ``skrl_ppo_cfg.yaml`` layout), with errors that name the file."""
     try:
-        import yaml  # noqa: PLC0415
+        import yaml
     except ImportError:
         raise UsageError("--agent_cfg needs PyYAML: pip install pyyaml") from None
     try:
@@ -108,12 +114,12 @@ def load_agent_config(path: str) -> dict[str, Any]:
 
 def gymnasium_training(args: Any, skrl_major: int) -> Training:
     """Vector envs of a gymnasium task, wrapped for skrl, with a preset or the given agent config."""
-    import gymnasium as gym  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    from skrl.envs.wrappers.torch import wrap_env  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+    import gymnasium as gym
+    import numpy as np
+    from skrl.envs.wrappers.torch import wrap_env
+    from skrl.utils.runner.torch import Runner
 
-    from metrictap.cli.presets import runner_config  # noqa: PLC0415
+    from metrictap.cli.presets import runner_config
 
     if args.task not in gym.registry:
         close = difflib.get_close_matches(args.task, list(gym.registry), n=3)
@@ -175,17 +181,15 @@ def apply_overrides(config: dict[str, Any], args: Any, *, default_directory: str
 
 def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac Sim and a GPU
     """Isaac Lab 2.x's own skrl train path: the app starts first, then Isaac Lab is imported."""
-    import argparse  # noqa: PLC0415
-
-    from isaaclab.app import AppLauncher  # noqa: PLC0415
+    from isaaclab.app import AppLauncher
 
     launcher = AppLauncher(argparse.Namespace(headless=args.headless, device=args.device or "cuda:0",
                                               enable_cameras=False, livestream=-1, experience="", kit_args=""))
-    import gymnasium as gym  # noqa: PLC0415
-    import isaaclab_tasks  # noqa: F401, PLC0415 - registers the Isaac-* tasks
-    from isaaclab_rl.skrl import SkrlVecEnvWrapper  # noqa: PLC0415
-    from isaaclab_tasks.utils import load_cfg_from_registry, parse_env_cfg  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+    import gymnasium as gym
+    import isaaclab_tasks  # noqa: F401 - registers the Isaac-* tasks
+    from isaaclab_rl.skrl import SkrlVecEnvWrapper
+    from isaaclab_tasks.utils import load_cfg_from_registry, parse_env_cfg
+    from skrl.utils.runner.torch import Runner
 
     entry_point = "skrl_cfg_entry_point" if args.algorithm.upper() == "PPO" else \
         f"skrl_{args.algorithm.lower()}_cfg_entry_point"
@@ -203,9 +207,9 @@ def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac
 
 def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: no cover - needs Isaac Lab 3
     """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*."""
-    import wrapt  # noqa: PLC0415
-    from isaaclab_rl.entrypoints.dispatch import run_train_cli  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+    import wrapt
+    from isaaclab_rl.entrypoints.dispatch import run_train_cli
+    from skrl.utils.runner.torch import Runner
 
     codes: list[int] = []
 

@@ -5,6 +5,10 @@ its process died. Replay sends the points after the spool's delivered mark, in o
 same requests a tap makes, and moves the mark after each request, so that replaying twice, or
 again after an interrupted replay, never sends a point twice. Credentials are never stored in a
 spool: they come from the environment (``MLFLOW_TRACKING_TOKEN``, ...) or ``--tracking_uri``.
+
+Imported where used, not at module level: ``metrictap.delivery``, ``metrictap.errors``,
+``metrictap.sinks``, ``mlflow``; so that ``import metrictap`` and ``metrictap --help`` stay light
+and never load a framework, MLflow or a part of metrictap that the call does not need.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay each spool in turn; exit status 1 if any points remain undelivered."""
-    from metrictap.delivery.courier import SpoolCourier  # noqa: PLC0415 - the command line starts without mlflow
-    from metrictap.delivery.spool import Spool  # noqa: PLC0415
-    from metrictap.errors import SpoolError  # noqa: PLC0415
-    from metrictap.sinks import MlflowSink  # noqa: PLC0415
+    from metrictap.delivery.courier import SpoolCourier
+    from metrictap.delivery.spool import Spool
+    from metrictap.errors import SpoolError
+    from metrictap.sinks import MlflowSink
 
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout}; accepted: a number of seconds > 0")
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {courier.delivered} points delivered to run {sink.run_id}, "  # noqa: T201
               f"{courier.dropped['invalid']} refused as invalid, {left} left")
         if completed and end is not None and sink.run_id == spool.run_id:
-            from mlflow import MlflowClient  # noqa: PLC0415
+            from mlflow import MlflowClient
 
             MlflowClient(sink.tracking_uri).set_terminated(sink.run_id, end[0], end[1])
         status = status or (0 if completed else 1)

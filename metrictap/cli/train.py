@@ -3,6 +3,11 @@
 The flags are the ones Isaac Lab users already type (``--task``, ``--num_envs``, ``--headless``,
 ``--max_iterations``…). Everything a user can get wrong is checked before anything is written to
 the tracking store, so a mistake never leaves a half-made run behind.
+
+Imported where used, not at module level: ``skrl``, ``metrictap``, ``metrictap.adapting``,
+``metrictap.testing``, ``gymnasium``, ``importlib``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
         return isaaclab3_run(args, lambda training: _run(training, args, every, only, uri=uri, primary=primary))
-    import skrl  # noqa: PLC0415
+    import skrl
 
     if backend == "gymnasium":
         args.num_envs = args.num_envs or 4
@@ -120,10 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str] | None, *, uri: str,
          primary: bool) -> int:
-    from metrictap import MlflowSink, track  # noqa: PLC0415
-    from metrictap.adapting.adapter import find_adapter  # noqa: PLC0415
-    from metrictap.adapting.selection import Selection  # noqa: PLC0415
-    from metrictap.testing import MemorySink  # noqa: PLC0415
+    from metrictap import MlflowSink, track
+    from metrictap.adapting.adapter import find_adapter
+    from metrictap.adapting.selection import Selection
+    from metrictap.testing import MemorySink
 
     agent = training.runner.agent
     evaluating = args.command == "eval"
@@ -174,7 +179,7 @@ def _summary(last: Any, prefix: str) -> str:
 
 def _fit_episodes(training: Training, args: argparse.Namespace) -> None:
     """Enough evaluation timesteps for every env to finish ``--episodes`` / num_envs full-length episodes."""
-    import gymnasium as gym  # noqa: PLC0415
+    import gymnasium as gym
 
     if args.timesteps is not None:
         return
@@ -190,7 +195,7 @@ def _fit_episodes(training: Training, args: argparse.Namespace) -> None:
 
 
 def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+    from importlib.metadata import PackageNotFoundError, version
 
     params = flatten(training.config)
     params.update({"task": training.task, "num_envs": str(args.num_envs), "algorithm": args.algorithm,

@@ -6,6 +6,10 @@ network, so the queue never backs up behind a slow server: delivery belongs to t
 (:mod:`metrictap.delivery.courier`). Each closed window goes to every courier at once (for an MLflow
 sink, into its spool's write buffer); at most every ``interval`` seconds the buffers are written
 out and the couriers woken, which bounds what a crash can lose to one interval.
+
+Imported where used, not at module level: ``numpy``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -221,6 +225,6 @@ def _number(value: object) -> float | None:
 def _or_nan(flags: Any, like: Any) -> Any:
     if flags is not None:
         return flags
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     return np.full(len(like), np.nan)

@@ -5,6 +5,10 @@ as the data allows: tensors are copied on their own device with tensor methods (
 microsecond of dispatch each, and no ``import`` per call), keep their shape, and are
 flattened and brought to the host by the emitter thread. Nothing here reads a tensor's value,
 so a CUDA device is never synchronised by the training thread.
+
+Imported where used, not at module level: ``numpy``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any, A
         copy = rewards.detach().clone() if rewards.requires_grad else rewards.clone()
         ended = terminated.clone()
         return copy if copy.dim() else copy.reshape(1), ended, ended if truncated is terminated else truncated.clone()
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     return (np.array(rewards, dtype=np.float64).reshape(-1), np.array(terminated, dtype=bool).reshape(-1),
             np.array(truncated, dtype=bool).reshape(-1))
@@ -77,7 +81,7 @@ def copy_flags(flags: Any, mask: Any) -> Any:
         if not hasattr(mask, "detach"):
             mask = values.new_tensor(mask)
         return values.where(mask.reshape(-1).bool(), math.nan)
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     values = np.asarray(flags, dtype=np.float64).reshape(-1)
     return values if mask is None else np.where(np.asarray(mask).reshape(-1), values, np.nan)

@@ -4,11 +4,17 @@ This is the one module of metrictap that reaches into MLflow beyond its public c
 helper it sends through (so that MLflow's process-wide retries never hold delivery), the fluent
 API's run stack (so that a run can be let go without a request), and, through
 :mod:`metrictap.sinks.mlflow_sqlite`, the tables of a sqlite store.
+
+Imported where used, not at module level: ``mlflow``, ``metrictap.sinks``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +66,7 @@ class MlflowSink:
     @classmethod
     def for_active_run(cls, *, batch_size: int = 1000) -> MlflowSink:
         """A sink bound to the run active in the calling thread (the caller must have started one)."""
-        import mlflow  # noqa: PLC0415 - mlflow's import costs ~1 s; only MLflow users pay it
+        import mlflow
 
         run = mlflow.active_run()
         if run is None:
@@ -74,14 +80,12 @@ class MlflowSink:
         """The tracking URI this sink writes to, resolved as MLflow resolves it."""
         if self.tracking_uri is not None:
             return self.tracking_uri
-        import mlflow  # noqa: PLC0415
+        import mlflow
 
         return str(mlflow.get_tracking_uri())
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log one window now (the :class:`Sink` protocol)."""
-        import time  # noqa: PLC0415
-
         now = time.time_ns() // 1_000_000
         self.log_points([Point(name, value, step or 0, now) for name, value in metrics.items()])
 
@@ -92,10 +96,10 @@ class MlflowSink:
         any other exception means the request may succeed later.
         """
         if self._client is None:
-            from mlflow import MlflowClient  # noqa: PLC0415
-            from mlflow.store.tracking.rest_store import RestStore  # noqa: PLC0415
+            from mlflow import MlflowClient
+            from mlflow.store.tracking.rest_store import RestStore
 
-            from metrictap.sinks.mlflow_sqlite import SqliteWriter  # noqa: PLC0415
+            from metrictap.sinks.mlflow_sqlite import SqliteWriter
 
             self._client = MlflowClient(self.tracking_uri)
             store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
@@ -110,7 +114,7 @@ class MlflowSink:
                 self._log_batch(chunk)
 
     def _post(self, points: Sequence[Point], timeout: float) -> None:
-        from mlflow.utils import rest_utils  # noqa: PLC0415
+        from mlflow.utils import rest_utils
 
         http_request: Any = rest_utils.http_request
         body = {"run_id": self.run_id, "metrics": [{"key": name, "value": _json_number(value), "timestamp": stamp,
@@ -129,8 +133,8 @@ class MlflowSink:
         raise ServerError(response.status_code, message, float(retry_after) if retry_after.isdigit() else None)
 
     def _log_batch(self, points: Sequence[Point]) -> None:
-        from mlflow.entities import Metric  # noqa: PLC0415
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.entities import Metric
+        from mlflow.exceptions import MlflowException
 
         try:
             if self._writer is not None:
@@ -167,9 +171,7 @@ def forget_active_run() -> None:
     Used when the server did not answer before the exit deadline: ``end_run`` would then retry
     for minutes. The run's end is written to the spool instead, and ``metrictap replay`` applies it.
     """
-    import os  # noqa: PLC0415
-
-    from mlflow.tracking import fluent  # noqa: PLC0415
+    from mlflow.tracking import fluent
 
     stack: Any = fluent._active_run_stack  # noqa: SLF001 - MLflow offers no way to end a run without a request
     runs = stack.get() if hasattr(stack, "get") else stack  # a thread-local in MLflow 3, a plain list in older lines

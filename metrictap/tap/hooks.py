@@ -14,6 +14,7 @@ and belongs to the tap whose target holds the calling instance at the hook's ``i
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -156,8 +157,6 @@ def _install_module_hook(hook: Hook, binding: Binding, recorder: Recorder, patch
 
 
 def _importable(module: str) -> bool:
-    import importlib.util  # noqa: PLC0415
-
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):

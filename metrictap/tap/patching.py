@@ -11,12 +11,17 @@ Instance patches go through ``wrapt.wrap_function_wrapper`` and come off through
 that was there, so ``vars(obj)`` after a tap equals ``vars(obj)`` before it. Module functions
 (such as ``torch.nn.utils.clip_grad_norm_``) are shared by every tap, so they are patched once,
 reference-counted, and report to whichever tap is updating on the calling thread.
+
+Imported where used, not at module level: ``inspect``, ``wrapt``, ``logging``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -73,8 +78,6 @@ def guard(kind: str, fail: Fail, *, before: Before | None = None, after: After |
 
 def timed(kind: str, body: Wrapper, timer: Timer) -> Wrapper:
     """*body*, reporting to *timer* the seconds it spent outside the original call (its exclusive time)."""
-    import time  # noqa: PLC0415
-
     clock = time.perf_counter
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -118,7 +121,7 @@ class ArgumentReader:
         self.name = name
         self._position: int | None = None
         self._default: object = MISSING
-        import inspect  # noqa: PLC0415 - ~7 ms; only taps need it
+        import inspect
 
         try:
             parameters = list(inspect.signature(function).parameters.values())
@@ -149,13 +152,13 @@ class Patches:
 
     def method(self, owner: object, name: str, wrapper: Wrapper) -> None:
         """Wrap *owner*'s method *name* for as long as the tap is active."""
-        import wrapt  # noqa: PLC0415 - wrapt's import costs ~60 ms; only taps need it
+        import wrapt
 
         handle = wrapt.wrap_function_wrapper(owner, name, wrapper)
 
         def unwrap() -> None:
             if wrapt.unwrap_object(owner, name, handle, missing_ok=True) is None:
-                import logging  # noqa: PLC0415
+                import logging
 
                 logging.getLogger("metrictap").warning("metrictap: %s.%s was replaced while tracked; left as it is now",
                                type(owner).__name__, name)
@@ -164,7 +167,7 @@ class Patches:
 
     def function(self, module: str, name: str, wrapper: Wrapper) -> bool:
         """Share the patch of ``module.name`` (importable only); False when it cannot be imported."""
-        import wrapt  # noqa: PLC0415
+        import wrapt
 
         key = (module, name)
         with _lock:

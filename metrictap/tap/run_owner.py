@@ -4,6 +4,10 @@ Such a run belongs to the tap: it ends when the tap does, FINISHED, FAILED on an
 KILLED on Ctrl-C. A run the caller started is left as it is. When the server did not take the
 last points in time, ``mlflow.end_run`` would retry for minutes, so the run is only forgotten
 by this process; the spool records its final status and ``metrictap replay`` sets it.
+
+Imported where used, not at module level: ``mlflow``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class RunOwner:
             return
         self._run = None
         if delivered:
-            import mlflow  # noqa: PLC0415 - mlflow's import costs ~1 s; only MLflow users pay it
+            import mlflow
 
             mlflow.end_run(state[1])
         else:

@@ -1,4 +1,9 @@
-"""``track()`` and :class:`Tap`: patch on entry, collect while training runs, restore exactly on exit."""
+"""``track()`` and :class:`Tap`: patch on entry, collect while training runs, restore exactly on exit.
+
+Imported where used, not at module level: ``metrictap.delivery``, ``logging``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
+"""
 
 from __future__ import annotations
 
@@ -113,7 +118,7 @@ class Tap:
         return self
 
     def _start(self) -> None:
-        from metrictap.delivery import couriers_for  # noqa: PLC0415 - delivery loads on the first entry, not on import
+        from metrictap.delivery import couriers_for
 
         self._errors.clear()
         options = self.options
@@ -162,7 +167,7 @@ class Tap:
             self._collector = None
             report = emitter.report(self.options.flush_timeout)
             if report:
-                import logging  # noqa: PLC0415
+                import logging
 
                 logging.getLogger("metrictap").warning("%s", report)
             self._run_owner.end(exc_type, delivered=finished)

@@ -15,7 +15,8 @@ from metrictap.cli.backends import (
     isaaclab_major,
     load_agent_config,
 )
-from metrictap.errors import UsageError, main
+from metrictap.cli.main import main
+from metrictap.errors import UsageError
 
 ISAACLAB_YAML = Path(__file__).parent / "data" / "isaaclab_cartpole_skrl_ppo_cfg.yaml"
 
