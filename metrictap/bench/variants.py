@@ -23,9 +23,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, redi
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metrictap import track
 from metrictap.adapting.names import sanitize
 from metrictap.bench.stopwatch import Stopwatch
-from metrictap.bench.workloads import update_method
 
 if TYPE_CHECKING:
     from metrictap.sinks import Sink
@@ -76,7 +76,7 @@ class SeedLogger:
 
     def __init__(self, agent: Any, mlflow: Any, *, synchronous: bool, stopwatch: Stopwatch | None) -> None:
         self.agent, self.mlflow, self.synchronous = agent, mlflow, synchronous
-        self.method = update_method(agent)
+        self.method = track(agent, sink=Discard()).update_method.__name__  # the method skrl's trainer calls
         self.original = getattr(agent, self.method)
         self.logged = self.calls = self.errors = 0
         self._seen: dict[str, int] = {}
@@ -167,7 +167,7 @@ def unreachable_server() -> str:
 def _tapped(every: str, *, sink_kind: str = "store", delivery: str = "thread") -> Around:
     @contextmanager
     def around(agent: Any, store: Store, stopwatch: Stopwatch | None) -> Iterator[Result]:
-        from metrictap import MlflowSink, track
+        from metrictap import MlflowSink
 
         result: Result = {}
         run_id = store.create_run(f"metrictap every={every}")

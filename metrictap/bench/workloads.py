@@ -50,11 +50,6 @@ def skrl_major() -> int:
     return int(skrl.__version__.split(".")[0])
 
 
-def update_method(agent: object) -> str:
-    """The update method skrl's trainer calls on this line: ``update`` on 2.x, ``_update`` on 1.4."""
-    return "update" if callable(getattr(agent, "update", None)) else "_update"
-
-
 class Trial:
     """One training run: a Runner ready to train once, and the env to close afterwards."""
 

@@ -6,7 +6,7 @@ dropped ``--headless``. Without Isaac Lab, gymnasium vector envs train with the 
 :mod:`metrictap.cli.presets`. Every heavy import happens inside these functions.
 
 Imported where used, not at module level: ``yaml``, ``gymnasium``, ``numpy``, ``skrl``,
-``metrictap.cli``, ``isaaclab``, ``isaaclab_tasks``, ``isaaclab_rl``, ``wrapt``; so that ``import
+``metrictap.cli``, ``isaaclab``, ``isaaclab_tasks``, ``isaaclab_rl``; so that ``import
 metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
 metrictap that the call does not need.
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metrictap.errors import UsageError
+from metrictap.tap.patching import Patches
 
 DEFAULT_TIMESTEPS = 5000
 GYMNASIUM_TASKS = "Pendulum-v1, CartPole-v1, or a MuJoCo task such as InvertedPendulum-v5 (with mujoco installed)"
@@ -207,7 +208,6 @@ def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac
 
 def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: no cover - needs Isaac Lab 3
     """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*."""
-    import wrapt
     from isaaclab_rl.entrypoints.dispatch import run_train_cli
     from skrl.utils.runner.torch import Runner
 
@@ -218,9 +218,10 @@ def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: 
                             start=lambda _mode: wrapped(*call_args, **kwargs))
         codes.append(run(training))
 
-    handle = wrapt.wrap_function_wrapper(Runner, "run", tapped)
+    patches = Patches()
+    patches.method(Runner, "run", tapped)
     try:
         run_train_cli(isaaclab3_argv(args))
     finally:
-        wrapt.unwrap_object(Runner, "run", handle, missing_ok=True)
+        patches.undo()
     return codes[-1] if codes else 1
