@@ -20,6 +20,8 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ from metrictap.tap.patching import Patches
 DEFAULT_TIMESTEPS = 5000
 GYMNASIUM_TASKS = "Pendulum-v1, CartPole-v1, or a MuJoCo task such as InvertedPendulum-v5 (with mujoco installed)"
 _VERSIONED = re.compile(r"^(Isaac-.+)-v\d+$")
+_UNFETCHED = re.compile(r"Unable to find the file: (\S+://\S+)")
 
 
 @dataclass
@@ -77,8 +80,16 @@ def isaaclab3_task(task: str) -> str:
     return match[1] if match else task
 
 
+CHECKPOINT_SELECTORS = ("latest", "best")  # what Isaac Lab 3 resolves itself, in the task's log folder
+
+
 def isaaclab3_argv(args: Any) -> list[str]:
-    """The argument list of Isaac Lab 3.x's skrl train entry point for these CLI arguments."""
+    """The argument list of Isaac Lab 3.x's skrl train entry point for these CLI arguments.
+
+    Isaac Lab 3 has no ``--timesteps``: it becomes the Hydra override ``agent.trainer.timesteps``,
+    which Isaac Lab applies to the agent config before ``--max_iterations`` would. Its own flags
+    (``--agent``, ``--video``, Hydra overrides) pass through as typed; ``--headless`` is gone in 3.x.
+    """
     argv = ["--rl_library", "skrl", "--task", isaaclab3_task(args.task)]
     for flag in ("num_envs", "seed", "max_iterations", "device", "checkpoint", "algorithm"):
         value = getattr(args, flag, None)
@@ -86,7 +97,8 @@ def isaaclab3_argv(args: Any) -> list[str]:
             argv += [f"--{flag}", str(value)]
     if getattr(args, "distributed", False):
         argv.append("--distributed")
-    return argv + [item for item in args.extra if item != "--headless"]
+    overrides = [] if getattr(args, "timesteps", None) is None else [f"agent.trainer.timesteps={args.timesteps}"]
+    return argv + [item for item in args.extra if item != "--headless"] + overrides
 
 
 def run_name(algorithm: str) -> str:
@@ -206,8 +218,14 @@ def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac
     return Training(Runner(env, config), config, "isaaclab-2", args.task, close)
 
 
-def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: no cover - needs Isaac Lab 3
-    """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*."""
+def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:
+    """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*.
+
+    ``--agent_cfg FILE`` replaces the agent config that Isaac Lab resolves from its task registry.
+    An asset Isaac Lab cannot fetch ends the command with one line that says which, and how to
+    point Isaac Lab at local assets; the run folder it had made for the failed run is removed.
+    """
+    from isaaclab_rl.entrypoints.backends import train_skrl
     from isaaclab_rl.entrypoints.dispatch import run_train_cli
     from skrl.utils.runner.torch import Runner
 
@@ -218,10 +236,38 @@ def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: 
                             start=lambda _mode: wrapped(*call_args, **kwargs))
         codes.append(run(training))
 
+    def agent_config(wrapped: Any, _instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        env_cfg, _registered = wrapped(*call_args, **kwargs)
+        return env_cfg, load_agent_config(args.agent_cfg)
+
     patches = Patches()
     patches.method(Runner, "run", tapped)
+    if args.agent_cfg:
+        patches.method(train_skrl, "resolve_task_config", agent_config)
+    before = _run_folders()
     try:
         run_train_cli(isaaclab3_argv(args))
+    except FileNotFoundError as error:
+        url = _UNFETCHED.search(str(error))
+        if url is None:
+            raise
+        for folder in _run_folders() - before:
+            if not os.path.isdir(os.path.join(folder, "checkpoints")):
+                shutil.rmtree(folder, ignore_errors=True)
+        print(f"metrictap train: Isaac Lab could not fetch the asset {url[1]}; point it at local assets with "  # noqa: T201
+              "ISAACSIM_ASSET_ROOT=<a folder with the same layout>, or replace that asset with a Hydra override "
+              "(e.g. env.scene.robot.spawn.usd_path=<local .usd>)", file=sys.stderr)
+        return 1
     finally:
         patches.undo()
     return codes[-1] if codes else 1
+
+
+def _run_folders() -> set[str]:
+    """The run folders under ``logs/skrl/<experiment>/`` now (Isaac Lab's layout)."""
+    root = os.path.join("logs", "skrl")
+    if not os.path.isdir(root):
+        return set()
+    return {os.path.join(root, experiment, run) for experiment in os.listdir(root)
+            if os.path.isdir(os.path.join(root, experiment))
+            for run in os.listdir(os.path.join(root, experiment))}

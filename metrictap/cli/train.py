@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from metrictap.cli.backends import (
+    CHECKPOINT_SELECTORS,
     Training,
     choose_backend,
     gymnasium_training,
@@ -77,8 +78,9 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
     except ValueError as exc:
         raise UsageError(str(exc).replace("every=", "--mlflow_log_interval ")) from None
     only = {name.strip() for name in args.metrics.split(",") if name.strip()} if args.metrics else None
-    if args.checkpoint and not os.path.isfile(args.checkpoint):
-        raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
+    if args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not os.path.isfile(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), or "
+                         f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
     if getattr(args, "episodes", 1) < 1:
         raise UsageError(f"--episodes {args.episodes}: must be at least 1")
     return every, only
@@ -110,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
         return isaaclab3_run(args, lambda training: _run(training, args, every, only, uri=uri, primary=primary))
+    if args.checkpoint in CHECKPOINT_SELECTORS:
+        raise UsageError(f"--checkpoint {args.checkpoint} is resolved by Isaac Lab 3, not installed here; "
+                         "accepted: a checkpoint file (.pt)")
     import skrl
 
     if backend == "gymnasium":
@@ -133,7 +138,7 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     agent = training.runner.agent
     evaluating = args.command == "eval"
     mode, prefix = ("eval", "eval/") if evaluating else ("train", "")
-    if args.checkpoint:
+    if args.checkpoint and training.backend != "isaaclab-3":  # Isaac Lab 3 loads (and resolves) it itself
         agent.load(args.checkpoint)
     if evaluating:
         _fit_episodes(training, args)
@@ -150,7 +155,7 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
                          getattr(args, "run_id", None))
-    session.start(_params(training, args, every), _tags(training))
+    session.start(_params(training, args, every), _tags(training, args))
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()
@@ -206,12 +211,6 @@ def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[st
     return params
 
 
-def _tags(training: Training) -> dict[str, str]:
+def _tags(training: Training, args: argparse.Namespace) -> dict[str, str]:
     return {"task": training.task, "backend": training.backend, "host": socket.gethostname(),
-            "metrictap.command": " ".join(["metrictap", *_redacted_argv()])}
-
-
-def _redacted_argv() -> list[str]:
-    return [redact(item) for item in sys.argv[1:]]
-
-
+            "metrictap.command": " ".join(["metrictap", *(redact(item) for item in args.typed)])}
