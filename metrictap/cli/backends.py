@@ -14,6 +14,7 @@ metrictap that the call does not need.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import difflib
 import importlib.metadata
@@ -32,7 +33,7 @@ from metrictap.tap.patching import Patches
 DEFAULT_TIMESTEPS = 5000
 GYMNASIUM_TASKS = "Pendulum-v1, CartPole-v1, or a MuJoCo task such as InvertedPendulum-v5 (with mujoco installed)"
 _VERSIONED = re.compile(r"^(Isaac-.+)-v\d+$")
-_UNFETCHED = re.compile(r"Unable to find the file: (\S+://\S+)")
+_UNFETCHED = re.compile(r"Unable to (?:find|resolve) the file: (\S+)")
 
 
 @dataclass
@@ -218,7 +219,7 @@ def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac
     return Training(Runner(env, config), config, "isaaclab-2", args.task, close)
 
 
-def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:
+def isaaclab3_run(args: Any, run: Callable[[Training, contextlib.ExitStack], int]) -> int:
     """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*.
 
     ``--agent_cfg FILE`` replaces the agent config that Isaac Lab resolves from its task registry.
@@ -231,10 +232,12 @@ def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:
 
     codes: list[int] = []
 
+    ending = contextlib.ExitStack()  # the run ends once Isaac Lab has written its final checkpoint
+
     def tapped(wrapped: Any, instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         training = Training(instance, instance._cfg, "isaaclab-3", isaaclab3_task(args.task),  # noqa: SLF001
                             start=lambda _mode: wrapped(*call_args, **kwargs))
-        codes.append(run(training))
+        codes.append(run(training, ending))
 
     def agent_config(wrapped: Any, _instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         env_cfg, _registered = wrapped(*call_args, **kwargs)
@@ -260,6 +263,7 @@ def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:
         return 1
     finally:
         patches.undo()
+        ending.close()
     return codes[-1] if codes else 1
 
 

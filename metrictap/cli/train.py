@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     primary = current_rank() == 0
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
-        return isaaclab3_run(args, lambda training: _run(training, args, every, only, uri=uri, primary=primary))
+        return isaaclab3_run(args, lambda training, ending: _run(training, args, every, only, uri=uri,
+                                                                 primary=primary, ending=ending))
     if args.checkpoint in CHECKPOINT_SELECTORS:
         raise UsageError(f"--checkpoint {args.checkpoint} is resolved by Isaac Lab 3, not installed here; "
                          "accepted: a checkpoint file (.pt)")
@@ -129,7 +130,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str] | None, *, uri: str,
-         primary: bool) -> int:
+         primary: bool, ending: contextlib.ExitStack | None = None) -> int:
+    """Train under the tap inside an MLflow run; the run ends here, or when *ending* closes.
+
+    Isaac Lab 3 writes its final checkpoint after the Runner returns: its backend passes an
+    *ending* that it closes afterwards, so that checkpoint is uploaded before the run ends.
+    """
     from metrictap import MlflowSink, track
     from metrictap.adapting.adapter import find_adapter
     from metrictap.adapting.selection import Selection
@@ -159,22 +165,32 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()
-    status, code = "FAILED", 1
+    outcome = {"status": "FAILED"}
+    later = ending if ending is not None else contextlib.ExitStack()
+    later.callback(_end, session, outcome, last, prefix)
+    code = 1
     try:
-        with _sigterm_as_interrupt(), uploading_checkpoints(agent, session), track(
-                agent, sink=[MlflowSink(session.run_id, uri), last], every=every, only=only, prefix=prefix,
-                delivery=args.delivery):
+        later.enter_context(uploading_checkpoints(agent, session))
+        with _sigterm_as_interrupt(), track(agent, sink=[MlflowSink(session.run_id, uri), last], every=every,
+                                            only=only, prefix=prefix, delivery=args.delivery):
             training.run(mode)
-        status, code = "FINISHED", 0
+        outcome["status"], code = "FINISHED", 0
     except KeyboardInterrupt:
-        status, code = "KILLED", 130
+        outcome["status"], code = "KILLED", 130
     except Exception:  # noqa: BLE001 - printed, and the run is marked FAILED
         traceback.print_exc()
     finally:
-        for problem in session.end(status):
-            print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
-    print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
+        if ending is None:
+            later.close()
     return code
+
+
+def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str) -> None:
+    """Finish the uploads, set the run's status, and say how it ended."""
+    status = outcome["status"]
+    for problem in session.end(status):
+        print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
+    print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
 
 
 def _summary(last: Any, prefix: str) -> str:

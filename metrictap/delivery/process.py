@@ -70,6 +70,8 @@ class ProcessCourier(SpoolCourier):
             self._child.kill()
         self.thread.join(STOP_SECONDS)
         with self._lock:
+            if self.completed:  # the child finished while it was told to stop: its spool is already closed
+                return True
             self._stopped = True
             self._leave(run_end)
         return False
