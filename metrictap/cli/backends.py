@@ -240,8 +240,11 @@ def isaaclab3_run(args: Any, run: Callable[[Training, contextlib.ExitStack], int
         codes.append(run(training, ending))
 
     def agent_config(wrapped: Any, _instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        env_cfg, _registered = wrapped(*call_args, **kwargs)
-        return env_cfg, load_agent_config(args.agent_cfg)
+        env_cfg, _registered = wrapped(*call_args, **kwargs)  # its agent.* overrides went into the registry's
+        config = load_agent_config(args.agent_cfg)
+        if args.timesteps is not None:
+            config.setdefault("trainer", {})["timesteps"] = args.timesteps
+        return env_cfg, config
 
     patches = Patches()
     patches.method(Runner, "run", tapped)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from event_files import scalars
 from mlflow import MlflowClient
 
@@ -100,3 +101,20 @@ def test_unfetchable_asset_is_one_line(tmp_path):
     assert "Hydra override" in last
     assert done.stderr.count("Traceback") <= 1  # Isaac Lab's own report, not repeated by the interpreter
     assert not list(tmp_path.glob("logs/skrl/*/*"))
+
+
+def test_agent_cfg_and_timesteps_reach_isaaclab(trained):
+    """--agent_cfg replaces the registry's agent config and --timesteps sets the length, as on other backends."""
+    folder, client, _ = trained
+    dumped = min(folder.glob("logs/skrl/*/*/params/agent.yaml"))
+    config = yaml.safe_load(dumped.read_text())
+    config["agent"]["learning_rate"] = 1.234e-4
+    own = folder / "own_agent.yaml"
+    own.write_text(yaml.safe_dump(config))
+    done = metrictap(folder, *TRAIN, "--agent_cfg", str(own), "--timesteps", "32", "--run_name", "own-config")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = client.search_runs([client.get_experiment_by_name("Isaac-Cartpole").experiment_id],
+                                filter_string="tags.mlflow.runName = 'own-config'")
+    assert float(run.data.params["agent.learning_rate"]) == pytest.approx(1.234e-4)
+    assert run.data.params["trainer.timesteps"] == "32"
+    assert run.data.metrics["iterations"] == 2.0
