@@ -100,7 +100,11 @@ class Transition:
     Each field names an argument of that call; an empty one means the framework passes none.
     Without ``rewards`` the tap only counts env steps (episode metrics then come from the
     framework's own keys); without ``truncated``, ``terminated`` flags every episode end;
-    without ``step`` the tap counts calls.
+    without ``step`` the tap counts calls. ``begins`` names the method the framework calls first
+    in each env step, before it tracks anything of that step (skrl's ``pre_interaction``): a
+    window that fell due closes there, so it holds exactly the steps it names, including what the
+    framework tracked after the update. Without it a due window closes in the next transition
+    call, which suits frameworks that track nothing of a step before that call.
     """
 
     method: str
@@ -110,9 +114,12 @@ class Transition:
     infos: str = "infos"
     step: str = "timestep"
     success: tuple[str, ...] = ()
+    begins: str = ""
 
     def __post_init__(self) -> None:
         _check_reference(self.method, "transition.method")
+        if self.begins:
+            _check_reference(self.begins, "transition.begins")
         if not self.terminated:
             raise AdapterError("transition.terminated must name the argument that flags episode ends")
 

@@ -76,6 +76,8 @@ class Collector:
                 "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
             patches.method(*binding.transition, guard("transition", self.fail, before=self._snapshot,
                                                       after=self._after_transition))
+            if binding.begins:
+                patches.method(*binding.begins, guard("transition", self.fail, before=self._step_begins))
         patches.method(*binding.update, guard("update", self.fail, before=_started, after=self._after_update,
                                               updating=self))
         if binding.flush:
@@ -103,6 +105,11 @@ class Collector:
         if isinstance(timestep, int):
             self._timestep = timestep
         self._due = self.every.due(self._window_iterations, end - self._opened)
+
+    def _step_begins(self, *_call: object) -> None:
+        """An env step begins: close a due window before the step tracks anything of its own."""
+        if self._due:
+            self.close()
 
     def _snapshot(self, _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Copy rewards and dones before the framework may alter them."""
@@ -154,7 +161,10 @@ class Collector:
                 self._cycle_steps = 0
                 self._window_cycles += 1
                 if self.every.due(self._window_cycles, time.perf_counter() - self._opened):
-                    self.close()
+                    if self.binding.begins:  # after what the framework tracks later in this step
+                        self._due = True
+                    else:
+                        self.close()
 
     def _before_flush(self, _instance: Any, _args: tuple[Any, ...], _kwargs: dict[str, Any]) -> None:
         """The framework is about to clear its tag lists: read what is new before it goes."""

@@ -7,6 +7,7 @@ import pytest
 import skrl
 import torch
 import wrapt
+from event_files import scalars
 from mlflow.utils.validation import _validate_metric_name
 from skrl.envs.wrappers.torch import wrap_env
 from skrl.utils.runner.torch import Runner
@@ -126,3 +127,40 @@ def test_episode_rewards_are_exact():
     lengths = [value for _, value in sink.history("episode_length")]
     assert lengths == [200.0, 201.0]  # gymnasium's next-step autoreset adds the reset step to later episodes
     assert sink.last("episode_reward_mean") == pytest.approx(sum(v for _, v in sink.history("episode_reward")) / 2)
+
+
+def skrl_logged(runner):
+    """Every scalar skrl itself wrote to TensorBoard during *runner*'s training."""
+    return scalars(runner.agent.experiment_dir)
+
+
+@pytest.mark.skipif(SKRL_MAJOR < 2, reason="skrl 1.4 tracks neither exploration noise here nor Stats tags")
+@pytest.mark.parametrize(("algorithm", "every", "compared"), [
+    ("TD3", "step", {"exploration_noise/mean": ("Exploration / Exploration noise (mean)", 1.0),
+                     "exploration_noise/min": ("Exploration / Exploration noise (min)", 1.0),
+                     "exploration_noise/max": ("Exploration / Exploration noise (max)", 1.0)}),
+    ("SAC", 30, {"inference_time": ("Stats / Inference time (ms)", 1000.0),
+                 "env_step_time": ("Stats / Env stepping time (ms)", 1000.0)}),
+])
+def test_tags_tracked_before_the_transition_are_in_their_own_window(algorithm, every, compared):
+    """Values skrl tracks in act() and the env step equal its TensorBoard values at the same steps, the last included.
+
+    skrl writes every ``write_interval`` steps what it tracked since its last write; with windows
+    of as many iterations, starting where skrl writes, each window holds exactly the steps of one
+    of skrl's writes (skrl's first write also holds the steps before learning starts: skipped).
+    """
+    interval = 1 if every == "step" else every
+    learning_starts, timesteps = (64, 90) if every == "step" else (60, 180)
+    runner = make_runner(algorithm, timesteps=timesteps, write_interval=interval,
+                         agent={"learning_starts": learning_starts})
+    sink = MemorySink()
+    with track(runner.agent, sink=sink, every=every, only=set(compared)):
+        runner.run()
+    logged = skrl_logged(runner)
+    first_window = learning_starts + interval
+    for name, (tag, factor) in compared.items():
+        theirs = [(step, value) for step, value in logged[tag] if step > first_window]
+        ours = [(step, value * factor) for step, value in sink.history(name) if step > first_window]
+        assert [step for step, _ in ours] == [step for step, _ in theirs]
+        assert theirs[-1][0] == timesteps
+        assert [value for _, value in ours] == pytest.approx([value for _, value in theirs], rel=1e-6, abs=1e-7)
