@@ -1,5 +1,6 @@
 """Real Stable-Baselines3 trainings tapped through adapters/stable_baselines3.toml, checked against SB3's own logs."""
 
+import csv
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import wrapt
 from event_files import scalars
 from mlflow.utils.validation import _validate_metric_name
 from sb3_runs import EPISODE_STEPS, make_model
-from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.logger import Logger, configure
 
 from metrictap import track
 from metrictap.testing import MemorySink
@@ -136,3 +137,20 @@ class TestTap:
         assert info.value is boom
         assert {"train", "_update_info_buffer"}.isdisjoint(vars(model))
         assert not isinstance(vars(Logger)["record"], wrapt.FunctionWrapper)
+
+
+@pytest.mark.parametrize("algorithm", ["PPO", "DQN"])
+def test_no_time_names_leak(algorithm, tmp_path):
+    """SB3's time/* values (time_elapsed and, off-policy, episodes among them) are replaced, never emitted as such."""
+    model = make_model(algorithm)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    sink = MemorySink()
+    with track(model, sink=sink, every="step"):
+        model.learn(TIMESTEPS[algorithm], log_interval=1)
+    with (tmp_path / "progress.csv").open() as progress:
+        logged = set(next(csv.reader(progress)))
+    assert {"time/time_elapsed", "time/fps"} <= logged
+    assert algorithm == "PPO" or "time/episodes" in logged
+    assert "train/learning_rate" in logged
+    assert "learning_rate" in sink.names
+    assert not [name for name in sink.names if name.startswith("time/")]
