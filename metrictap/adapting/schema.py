@@ -34,13 +34,23 @@ def _number(value: object, where: str) -> float:
     return float(value)
 
 
+def _parts(value: object, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict) or not value:
+        raise AdapterError(f"{where} must be a table of labels to paths, got {value!r}")
+    for label in value:
+        if not is_valid(label) or "/" in label:
+            raise AdapterError(f"{where}: label {label!r} is not a valid metric name segment")
+    return tuple((label, _strings(paths, f"{where}.{label}")) for label, paths in value.items())
+
+
 def _string(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise AdapterError(f"{where} must be a string, got {value!r}")
     return value
 
 
-_CONVERTERS: dict[str, Any] = {"tuple[str, ...]": _strings, "bool": _boolean, "float": _number}
+_CONVERTERS: dict[str, Any] = {"tuple[str, ...]": _strings, "bool": _boolean, "float": _number,
+                               "tuple[tuple[str, tuple[str, ...]], ...]": _parts}
 
 
 def section(cls: type[Any], data: object, where: str) -> Any:
@@ -193,6 +203,13 @@ class Hook:
     ``mean = true`` records the mean of array values. ``during = "update"`` records only the
     calls made while the target's update runs on that thread, ``"tap"`` every call.
     ``classes`` restricts an attribute hook to owners of those class names.
+
+    ``parts`` tells apart calls over different networks' parameters, such as the gradient clips
+    of frameworks that clip actor and critic separately: each label names the paths of modules on
+    the tracked object, and ``parameters`` the argument that holds the parameters of a call. A
+    call over every part present yields ``name`` (the total); one over only some of them yields
+    ``name/<label>`` (labels joined by ``_``); one over none of them, ``name``. A generator of
+    parameters is read into a list before the call, so that the call still gets all of them.
     """
 
     target: str
@@ -205,6 +222,8 @@ class Hook:
     module: bool = False
     instance: str = ""
     classes: tuple[str, ...] = ()
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    parameters: str = "parameters"
 
     DURING: ClassVar[tuple[str, ...]] = ("update", "tap")
 
@@ -224,6 +243,8 @@ class Hook:
             raise AdapterError(f"{label}: 'instance' applies to module hooks; an attribute hook names its owner")
         if self.module and ("." in self.target.split(":")[1]) != bool(self.instance):
             raise AdapterError(f"{label}: a module hook on 'Class.method' needs 'instance'; one on a function has none")
+        if self.parts and not (self.name and self.module and not self.instance):
+            raise AdapterError(f"{label}: 'parts' applies to a module function hook with 'name'")
         if self.module and not self.instance and self.during != "update":
             raise AdapterError(f"{label}: a module function is shared by every tap, so only calls during an update "
                                "can be attributed to one; use during = 'update'")

@@ -15,7 +15,8 @@ from metrictap import track
 from metrictap.testing import MemorySink
 
 ITERATIONS = 8
-CANONICAL = {"policy_loss", "value_loss", "entropy", "learning_rate", "kl_divergence", "grad_norm", "policy_std",
+CANONICAL = {"policy_loss", "value_loss", "entropy", "learning_rate", "kl_divergence", "grad_norm/actor",
+             "grad_norm/critic", "policy_std",
              "episode_reward", "episode_reward_mean", "episode_length", "episode_length_mean", "cumulative_rewards",
              "mean_rewards", "fps", "rollout_time", "learning_time", "epoch_time", "timesteps", "iterations"}
 SAME_AS_RSL_RL = {"policy_loss": "Loss/surrogate", "value_loss": "Loss/value", "entropy": "Loss/entropy",
@@ -161,3 +162,27 @@ class TestTap:
         assert tap.stats.errors == {"hook": 2}  # one per logger.log call; no episode ended in 32 steps
         assert runner.current_learning_iteration == 1
         assert len([record for record in caplog.records if "hook error" in record.getMessage()]) == 1
+
+
+def test_gradient_norms_of_actor_and_critic(monkeypatch):
+    """rsl_rl clips actor and critic apart: each norm is the one clip_grad_norm_ returned for that network's clip."""
+    clip = torch.nn.utils.clip_grad_norm_
+    returned = {"actor": [], "critic": []}
+    runner = make_runner(num_learning_epochs=1, num_mini_batches=1)  # one clip of each network per iteration
+
+    def spy(parameters, *args, **kwargs):
+        parameters = list(parameters)
+        norm = clip(parameters, *args, **kwargs)
+        network = "actor" if parameters[0] is next(runner.alg.actor.parameters()) else "critic"
+        returned[network].append(float(norm))
+        return norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    sink = MemorySink()
+    with track(runner, sink=sink, every="step", only={"grad_norm"}):
+        runner.learn(4)
+    assert sink.names == {"grad_norm/actor", "grad_norm/critic"}
+    for network, norms in returned.items():
+        assert len(norms) == 4
+        assert [value for _, value in sink.history(f"grad_norm/{network}")] == pytest.approx(norms, rel=1e-6)
+    assert returned["critic"][0] > 10 * returned["actor"][0]  # a mean of the two would describe neither

@@ -30,9 +30,10 @@ EXPECTED = {
     "RPO": PPO_FAMILY | {"policy_std"},
     "TRPO": {"policy_loss", "value_loss", "policy_std"},
     "SAC": {"policy_loss", "critic_loss", "entropy_coefficient", "entropy_coefficient_loss", "q1/mean", "q2/max",
-            "target_q/min", "grad_norm"},
-    "TD3": {"policy_loss", "critic_loss", "q1/mean", "q2/mean", "target_q/mean", "grad_norm"},
-    "DDPG": {"policy_loss", "critic_loss", "q1/mean", "target_q/mean", "grad_norm"},
+            "target_q/min", "grad_norm/policy", "grad_norm/critic"},
+    "TD3": {"policy_loss", "critic_loss", "q1/mean", "q2/mean", "target_q/mean", "grad_norm/policy",
+            "grad_norm/critic"},
+    "DDPG": {"policy_loss", "critic_loss", "q1/mean", "target_q/mean", "grad_norm/policy", "grad_norm/critic"},
     "DQN": {"value_loss", "target_q/mean", "exploration_epsilon"},
     "DDQN": {"value_loss", "target_q/mean", "exploration_epsilon"},
     "CEM": {"policy_loss", "return_threshold", "discounted_return_mean"},
@@ -164,3 +165,37 @@ def test_tags_tracked_before_the_transition_are_in_their_own_window(algorithm, e
         assert [step for step, _ in ours] == [step for step, _ in theirs]
         assert theirs[-1][0] == timesteps
         assert [value for _, value in ours] == pytest.approx([value for _, value in theirs], rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize(("algorithm", "agent", "names"), [
+    ("PPO", {"learning_epochs": 1, "mini_batches": 1}, {("policy", "value"): "grad_norm"}),
+    ("TRPO", {"learning_epochs": 1, "mini_batches": 1, "grad_norm_clip": 0.5}, {("value",): "grad_norm/value"}),
+    ("SAC", {"learning_starts": 64}, {("policy",): "grad_norm/policy", ("critic_1", "critic_2"): "grad_norm/critic"}),
+])
+def test_gradient_norms_by_clipped_networks(algorithm, agent, names, monkeypatch):
+    """grad_norm is the total only where one clip covers every network; otherwise each clip's own norm under its part.
+
+    Each update clips each set of networks once here, so every window's value is the norm
+    clip_grad_norm_ itself returned for that set.
+    """
+    clip = torch.nn.utils.clip_grad_norm_
+    returned: dict[str, list[float]] = {name: [] for name in names.values()}
+    runner = make_runner(algorithm, timesteps=96, agent=agent)
+    roles = [role for role in ("policy", "value", "critic_1", "critic_2") if hasattr(runner.agent, role)]
+    firsts = {role: next(getattr(runner.agent, role).parameters()) for role in roles}
+
+    def spy(parameters, *args, **kwargs):
+        parameters = list(parameters)
+        norm = clip(parameters, *args, **kwargs)
+        clipped = tuple(role for role, first in firsts.items() if any(item is first for item in parameters))
+        returned[names[clipped]].append(float(norm))
+        return norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    sink = MemorySink()
+    with track(runner.agent, sink=sink, every="step", only={"grad_norm"}):
+        runner.run()
+    assert sink.names == set(names.values())
+    for name, norms in returned.items():
+        assert norms
+        assert [value for _, value in sink.history(name)] == pytest.approx(norms, rel=1e-6)
