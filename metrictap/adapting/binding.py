@@ -45,6 +45,11 @@ class Binding:
             raise UnsupportedTargetError(
                 f"{type(target).__name__} matches the {adapter.name} adapter but has none of its update "
                 f"methods {list(adapter.update.method)}")
+        axis = adapter.update.axis
+        if axis not in adapter.update.AXES and not isinstance(resolve(target, axis), int):
+            raise UnsupportedTargetError(
+                f"{type(target).__name__} matches the {adapter.name} adapter but its axis {axis!r} is not an int "
+                f"on it; pass step= one of {list(adapter.update.AXES)}")
         transition = method_at(target, adapter.transition.method) if adapter.transition else None
         begins = method_at(target, adapter.transition.begins) if adapter.transition and adapter.transition.begins \
             else None

@@ -93,10 +93,20 @@ class Match:
 
 @dataclasses.dataclass(frozen=True)
 class Update:
-    """The learning-update method to time and count (the first reference present wins), and its step argument."""
+    """The learning-update method to time and count (the first reference present wins), and its step argument.
+
+    ``axis`` is the framework's own x axis, the default of ``track(step=...)``, so that a run in
+    the tracker lines up with the framework's own logs: one of :attr:`AXES` (``timestep``: the
+    step argument + 1; ``timesteps``: env steps over all envs; ``iterations``: updates since the
+    tap started), or a dotted path to an int on the tracked object, read when a window closes
+    (rsl_rl's ``current_learning_iteration``).
+    """
 
     method: tuple[str, ...]
     step: str = "timestep"
+    axis: str = "timestep"
+
+    AXES: ClassVar[tuple[str, ...]] = ("timestep", "timesteps", "iterations")
 
     def __post_init__(self) -> None:
         for reference in self.method:

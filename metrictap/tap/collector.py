@@ -218,7 +218,10 @@ class Collector:
             return self.iterations
         if self.step_axis == "timesteps":
             return (self._timestep + 1) * self._num_envs
-        return self._timestep + 1
+        if self.step_axis == "timestep":
+            return self._timestep + 1
+        step = self.binding.read(self.step_axis)  # the framework's own counter, checked on entry
+        return step if isinstance(step, int) else self.iterations
 
     def _measure(self, now: float) -> dict[str, float]:
         measured: dict[str, float] = {}

@@ -51,11 +51,11 @@ def test_canonical_names(algorithm):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A PPO training with SB3's own TensorBoard logging on, tapped every iteration on the env-steps axis."""
+    """A PPO training with SB3's own TensorBoard logging on, tapped every iteration on the default axis."""
     log_dir = tmp_path_factory.mktemp("sb3")
     model = make_model("PPO", tensorboard_log=str(log_dir))
     sink = MemorySink()
-    with track(model, sink=sink, every="step", step="timesteps", strict=True):
+    with track(model, sink=sink, every="step", strict=True):
         model.learn(1024)
     return model, sink, scalars(log_dir)
 
@@ -114,10 +114,11 @@ class TestTap:
         assert not any(isinstance(value, wrapt.FunctionWrapper) for model in models for value in vars(model).values())
 
     def test_every_only_prefix(self):
-        """every, only and prefix work as for skrl: windows of two iterations, two names, one prefix."""
+        """every, only, prefix and step work as for skrl: two-iteration windows, two names, a prefix, env steps."""
         model = make_model("PPO")
         sink = MemorySink()
-        with track(model, sink=sink, every=2, only={"policy_loss", "episode_reward_mean"}, prefix="sb3/") as tap:
+        with track(model, sink=sink, every=2, only={"policy_loss", "episode_reward_mean"}, prefix="sb3/",
+                   step="timestep") as tap:
             model.learn(1024)
         assert sink.names == {"sb3/policy_loss", "sb3/episode_reward_mean"}
         assert [step for step, _ in sink.records] == [128, 256]
