@@ -220,6 +220,11 @@ class Hook:
     call over every part present yields ``name`` (the total); one over only some of them yields
     ``name/<label>`` (labels joined by ``_``); one over none of them, ``name``. A generator of
     parameters is read into a list before the call, so that the call still gets all of them.
+
+    ``stamp`` (instead of a value) names the argument of a call with which the framework writes
+    out, at that step, the tags recorded since its previous such call (Stable-Baselines3's
+    ``Logger.dump(step)``): the tags a window recorded before it are emitted at that step, as the
+    framework logged them, and the rest at the window's own step.
     """
 
     target: str
@@ -234,6 +239,7 @@ class Hook:
     classes: tuple[str, ...] = ()
     parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     parameters: str = "parameters"
+    stamp: str = ""
 
     DURING: ClassVar[tuple[str, ...]] = ("update", "tap")
 
@@ -241,8 +247,8 @@ class Hook:
         label = f"hook {self.name or self.tag or self.target!r}"
         if self.target.count(":") != 1:
             raise AdapterError(f"{label}: target {self.target!r} must look like 'path:method'")
-        if sum(map(bool, (self.name, self.tag, self.arguments))) != 1:
-            raise AdapterError(f"{label} needs exactly one of 'name', 'tag' or 'arguments'")
+        if sum(map(bool, (self.name, self.tag, self.arguments, self.stamp))) != 1:
+            raise AdapterError(f"{label} needs exactly one of 'name', 'tag', 'arguments' or 'stamp'")
         if self.arguments and self.value != "return":
             raise AdapterError(f"{label}: 'value' does not apply to 'arguments', which are read by name")
         if self.during not in self.DURING:

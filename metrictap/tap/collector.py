@@ -46,6 +46,8 @@ class Collector:
         self._slices: list[tuple[str, list[Any]]] = []
         self._hooks: dict[str, list[Any]] = {}
         self._tagged: dict[str, list[Any]] = {}
+        self._stamped: dict[str, list[Any]] = {}  # tags the framework wrote out at _stamp_step, within this window
+        self._stamp_step: int | None = None
         self._rewards: list[Any] = []
         self._terminated: list[Any] = []
         self._truncated: list[Any] = []
@@ -182,6 +184,13 @@ class Collector:
         self._tagged.setdefault(tag, []).append(value)
         self._dirty = True
 
+    def on_stamp(self, step: object) -> None:
+        """The framework wrote out, at *step*, the tags recorded so far: they are stamped with that step."""
+        if isinstance(step, int) and self._tagged:
+            for tag, values in self._tagged.items():
+                self._stamped.setdefault(tag, []).extend(values)
+            self._tagged, self._stamp_step = {}, step
+
     def _hand_over(self, now: float, *, force: bool = False) -> None:
         """Post the recorded steps, then the closed windows, if the last hand-over is ``HANDOFF_SECONDS`` old."""
         if force or (self._outbox and now - self._handed >= HANDOFF_SECONDS):
@@ -202,12 +211,18 @@ class Collector:
             return
         self.state.new_tracked(self._slices)
         probed = self.state.probe() if self._window_iterations else {}
+        step, stamped = self._step(), None
+        if self._stamp_step is not None and self._stamp_step != step:
+            stamped = (self._stamp_step, list(self._stamped.items()))
+        else:  # written out at the window's own step (or not at all): one point
+            self._slices.extend(self._stamped.items())
         self._slices.extend(self._tagged.items())
-        self._outbox.append(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
+        self._outbox.append(Close(step=step, timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
                                   measured=self._measure(now), hooks=self._hooks, fallback=probed,
-                                  rows=self._window_rows))
+                                  rows=self._window_rows, stamped=stamped))
         self.windows += 1
         self._slices, self._hooks, self._tagged, self._window_rows = [], {}, {}, 0
+        self._stamped, self._stamp_step = {}, None
         self._opened, self._env_steps_opened = now, self._env_steps
         self._window_iterations = self._window_cycles = 0
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False

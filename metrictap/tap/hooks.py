@@ -35,6 +35,9 @@ class Recorder(Protocol):
     def on_tag(self, tag: str, value: object) -> None:
         """Record *value* of the framework tag *tag*."""
 
+    def on_stamp(self, step: object) -> None:
+        """The framework wrote out, at *step*, the tags recorded so far."""
+
     def fail(self, kind: str, exc: BaseException) -> None:
         """Count (or, when strict, raise) an error of the tap's own."""
 
@@ -51,6 +54,7 @@ class Capture:
         self._mean = hook.mean
         self._value = None if hook.value == "return" else ArgumentReader(function, hook.value)
         self._tag = ArgumentReader(function, hook.tag) if hook.tag else None
+        self._stamp = ArgumentReader(function, hook.stamp) if hook.stamp else None
         self._arguments = [(spec, ArgumentReader(function, spec.partition(".")[0]), spec.partition(".")[2])
                            for spec in hook.arguments]
 
@@ -83,6 +87,9 @@ class Capture:
             value = reader.read(args, kwargs)
             self._tags(recorder, spec, resolve(value, path) if path and value is not MISSING else value)
         if self._arguments:
+            return
+        if self._stamp is not None:
+            recorder.on_stamp(self._stamp.read(args, kwargs))
             return
         value = result if self._value is None else self._value.read(args, kwargs)
         if self._tag is None:

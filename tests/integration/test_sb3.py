@@ -155,3 +155,18 @@ def test_no_time_names_leak(algorithm, tmp_path):
     assert "train/learning_rate" in logged
     assert "learning_rate" in sink.names
     assert not [name for name in sink.names if name.startswith("time/")]
+
+
+def test_episode_means_at_the_step_sb3_dumps_them(tmp_path):
+    """Off-policy SB3 dumps its episode means where an episode ends, mid-rollout: they are stamped at that step."""
+    model = make_model("DQN", tensorboard_log=str(tmp_path))
+    sink = MemorySink()
+    with track(model, sink=sink, every="step"):
+        model.learn(TIMESTEPS["DQN"], log_interval=1)
+    dumped = dict(scalars(tmp_path)["rollout/ep_rew_mean"])
+    ours = dict(sink.history("episode_reward_mean"))
+    assert set(ours) <= set(dumped)
+    assert [ours[step] for step in sorted(ours)] == pytest.approx([dumped[step] for step in sorted(ours)], rel=1e-6)
+    after_learning_starts = {step for step in dumped if step > model.learning_starts + model.train_freq.frequency}
+    assert after_learning_starts <= set(ours)
+    assert any(step % model.train_freq.frequency for step in ours)  # dumps between two updates: not a window's step
