@@ -224,7 +224,8 @@ class Hook:
     ``stamp`` (instead of a value) names the argument of a call with which the framework writes
     out, at that step, the tags recorded since its previous such call (Stable-Baselines3's
     ``Logger.dump(step)``): the tags a window recorded before it are emitted at that step, as the
-    framework logged them, and the rest at the window's own step.
+    framework logged them, and the rest at the window's own step (all at the window's step where
+    ``track(step=...)`` picks another axis than the framework's own).
     """
 
     target: str

@@ -48,6 +48,7 @@ class Collector:
         self._tagged: dict[str, list[Any]] = {}
         self._stamped: dict[str, list[Any]] = {}  # tags the framework wrote out at _stamp_step, within this window
         self._stamp_step: int | None = None
+        self._stamps = step_axis == adapter.update.axis  # a framework's own steps are on its own axis only
         self._rewards: list[Any] = []
         self._terminated: list[Any] = []
         self._truncated: list[Any] = []
@@ -186,7 +187,7 @@ class Collector:
 
     def on_stamp(self, step: object) -> None:
         """The framework wrote out, at *step*, the tags recorded so far: they are stamped with that step."""
-        if isinstance(step, int) and self._tagged:
+        if self._stamps and isinstance(step, int) and self._tagged:
             for tag, values in self._tagged.items():
                 self._stamped.setdefault(tag, []).extend(values)
             self._tagged, self._stamp_step = {}, step
