@@ -50,7 +50,7 @@ class Capture:
         self.name = f"{hook.name}/{agent}" if agent and hook.name else hook.name
         self._binding, self._parts = binding, hook.parts
         self._parameters = ArgumentReader(function, hook.parameters) if hook.parts else None
-        self._part_ids: list[tuple[str, frozenset[int]]] | None = None
+        self._part_ids: list[tuple[str, str, frozenset[int]]] | None = None  # label, agent, parameter ids
         self._mean = hook.mean
         self._value = None if hook.value == "return" else ArgumentReader(function, hook.value)
         self._tag = ArgumentReader(function, hook.tag) if hook.tag else None
@@ -68,18 +68,34 @@ class Capture:
         return self._parameters.replace(args, kwargs, list(value))
 
     def _named(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        """The hook's name, extended by the labels of the parts a call covers when it covers only some of them."""
+        """The hook's name, extended by the labels of the parts a call covers when it covers only some of them.
+
+        Parts of a multi-agent target (paths with ``{agent}``) are told apart per agent, whose id ends the name.
+        """
         value: Any = MISSING if self._parameters is None else self._parameters.read(args, kwargs)
         if value is MISSING or self._binding is None:
             return self.name
         called = {id(item) for item in ([value] if hasattr(value, "detach") else value)}
         if self._part_ids is None:  # a network's parameters stay the same objects: resolved once per tap
-            binding = self._binding
-            self._part_ids = [(label, frozenset(id(item) for path in paths for item in _parameters(binding, path)))
-                              for label, paths in self._parts]
-        present = [label for label, ids in self._part_ids if ids]
-        covered = [label for label, ids in self._part_ids if ids and not ids.isdisjoint(called)]
-        return self.name if not covered or covered == present else f"{self.name}/{'_'.join(covered)}"
+            self._part_ids = self._resolve_parts(self._binding)
+        covered = [(label, agent) for label, agent, ids in self._part_ids if ids and not ids.isdisjoint(called)]
+        agents = {agent for _, agent in covered}
+        if len(agents) != 1:  # no known network, or a clip across agents
+            return self.name
+        agent = agents.pop()
+        present = [label for label, owner, ids in self._part_ids if ids and owner == agent]
+        labels = [label for label, _ in covered]
+        name = self.name if labels == present else f"{self.name}/{'_'.join(labels)}"
+        return f"{name}/{agent}" if agent else name
+
+    def _resolve_parts(self, binding: Binding) -> list[tuple[str, str, frozenset[int]]]:
+        """Each part's parameter ids, per agent where its paths name one."""
+        ids: dict[tuple[str, str], set[int]] = {}
+        for label, paths in self._parts:
+            for path in paths:
+                for concrete, agent in expand(path, binding.agents):
+                    ids.setdefault((label, agent), set()).update(map(id, _parameters(binding, concrete)))
+        return [(label, agent, frozenset(items)) for (label, agent), items in ids.items()]
 
     def record(self, recorder: Recorder, args: tuple[Any, ...], kwargs: dict[str, Any], result: object) -> None:
         """Hand the values of one call to *recorder*."""

@@ -199,3 +199,26 @@ def test_gradient_norms_by_clipped_networks(algorithm, agent, names, monkeypatch
     for name, norms in returned.items():
         assert norms
         assert [value for _, value in sink.history(name)] == pytest.approx(norms, rel=1e-6)
+
+
+def test_gradient_norms_per_agent(monkeypatch):
+    """IPPO clips each agent's policy and value at once: each agent's total norm, as clip_grad_norm_ returned it."""
+    clip = torch.nn.utils.clip_grad_norm_
+    returned: dict[str, list[float]] = {"left": [], "right": []}
+    runner = make_runner("IPPO", timesteps=64, agent={"learning_epochs": 1, "mini_batches": 1, "grad_norm_clip": 0.5})
+    firsts = {uid: next(policy.parameters()) for uid, policy in runner.agent.policies.items()}
+
+    def spy(parameters, *args, **kwargs):
+        parameters = list(parameters)
+        norm = clip(parameters, *args, **kwargs)
+        returned[next(uid for uid, first in firsts.items() if parameters[0] is first)].append(float(norm))
+        return norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    sink = MemorySink()
+    with track(runner.agent, sink=sink, every="step", only={"grad_norm"}):
+        runner.run()
+    assert sink.names == {"grad_norm/left", "grad_norm/right"}
+    for agent, norms in returned.items():
+        assert len(norms) == 4
+        assert [value for _, value in sink.history(f"grad_norm/{agent}")] == pytest.approx(norms, rel=1e-6)
