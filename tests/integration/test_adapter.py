@@ -87,6 +87,12 @@ class TestFindAdapter:
             find_adapter(Learner())
         assert issubclass(UnsupportedTargetError, TypeError)
 
+    def test_axis_that_is_not_an_int_on_the_target(self):
+        """An adapter whose axis path reads no int on the target is refused on entry, naming axis and choices."""
+        adapter = Adapter.from_mapping({**MINIMAL, "update": {"method": "learn", "axis": "learn"}})
+        with pytest.raises(UnsupportedTargetError, match=r"axis 'learn' is not an int.*'timestep', 'timesteps'"):
+            track(Learner(), sink=lambda metrics, step: None, adapter=adapter).start()
+
     def test_unknown_object_lists_what_to_pass(self):
         """The error names every shipped framework with the object to pass for it."""
         with pytest.raises(UnsupportedTargetError) as info:
