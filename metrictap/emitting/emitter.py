@@ -140,11 +140,13 @@ class Emitter:
                 self._steps.append((to_numpy(message.rewards), dones, successes))
             elif isinstance(message, Close):
                 self._account(message.rows)
-                values = self._values(message)
-                if values:
+                points = [] if message.stamped is None else [(message.stamped[0], self._stamped(message.stamped[1]))]
+                points.append((message.step, self._values(message)))
+                points = [(step, values) for step, values in points if values]
+                for step, values in points:
                     for courier in self.couriers:
-                        courier.put((message.step, message.timestamp_ms, values))
-                    return True
+                        courier.put((step, message.timestamp_ms, values))
+                return bool(points)
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
         return False
@@ -174,14 +176,32 @@ class Emitter:
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop the other sinks
             self._on_error("spool", exc)
 
-    def _values(self, close: Close) -> dict[str, float]:
-        window = Window(self._depth)
-        for tag, items in close.slices:
+    def _routed(self, window: Window, slices: list[tuple[str, list[Any]]]) -> None:
+        """Add each tag's values to *window* under its route, counting those the adapter drops."""
+        for tag, items in slices:
             route = self._router.route(tag)
             if isinstance(route, str):
                 window.dropped[route] += 1
             else:
                 window.add(route, items)
+
+    def _counted(self, window: Window, values: dict[str, float]) -> dict[str, float]:
+        """Count *values* and what *window* dropped as collected; the values the selection lets through."""
+        if window.dropped:
+            self.dropped.update(window.dropped)
+            self.collected += sum(window.dropped.values())
+        self.collected += len(values)
+        return self._selected(values)
+
+    def _stamped(self, slices: list[tuple[str, list[Any]]]) -> dict[str, float]:
+        """The values of tags the framework wrote out at a step of its own during the window."""
+        window = Window(self._depth)
+        self._routed(window, slices)
+        return self._counted(window, window.values())
+
+    def _values(self, close: Close) -> dict[str, float]:
+        window = Window(self._depth)
+        self._routed(window, close.slices)
         for name, items in close.hooks.items():
             route = self._hook_routes.get(name) or self._hook_routes.setdefault(name, Route(name))
             window.add(route, items)
@@ -195,11 +215,7 @@ class Emitter:
                     window.dropped["invalid"] += 1
                 else:
                     values[name] = number
-        if window.dropped:
-            self.dropped.update(window.dropped)
-            self.collected += sum(window.dropped.values())
-        self.collected += len(values)
-        return self._selected(values)
+        return self._counted(window, values)
 
     def _selected(self, values: dict[str, float]) -> dict[str, float]:
         """The *values* that ``only=`` lets through, named with the prefix; the others are counted as filtered."""

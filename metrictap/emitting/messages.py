@@ -32,16 +32,18 @@ class Close:
     """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures.
 
     *rows* is how many recorded steps, of those :class:`Rows` carried, belong to this window:
-    the next *rows* after those of the windows before it.
+    the next *rows* after those of the windows before it. *stamped*: a step and the tag slices that
+    the framework itself wrote out at that step during the window, emitted there rather than at *step*.
     """
 
-    __slots__ = ("fallback", "hooks", "measured", "rows", "slices", "step", "timestamp_ms")
+    __slots__ = ("fallback", "hooks", "measured", "rows", "slices", "stamped", "step", "timestamp_ms")
 
     def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
                  measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object],
-                 rows: int) -> None:
+                 rows: int, stamped: tuple[int, list[tuple[str, list[Any]]]] | None = None) -> None:
         self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
         self.measured, self.hooks, self.fallback, self.rows = measured, hooks, fallback, rows
+        self.stamped = stamped
 
 
 def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any, Any]:

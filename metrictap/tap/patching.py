@@ -32,6 +32,7 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 Fail = Callable[[str, BaseException], None]
 Before = Callable[[Any, tuple[Any, ...], dict[str, Any]], object]
 After = Callable[[Any, tuple[Any, ...], dict[str, Any], object, object], None]
+Arguments = Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
 Timer = Callable[[str, float], None]
 
 _lock = threading.Lock()
@@ -41,17 +42,24 @@ _timer: list[Timer] = []
 
 
 def guard(kind: str, fail: Fail, *, before: Before | None = None, after: After | None = None,
-          updating: object = None) -> Wrapper:
+          updating: object = None, arguments: Arguments | None = None) -> Wrapper:
     """A wrapt wrapper that runs *before* and *after* around the original call, never letting them break it.
 
     *before* gets ``(instance, args, kwargs)`` and returns a token; *after* gets ``(instance, args,
     kwargs, result, token)`` once the original returned. Their exceptions go to ``fail(kind, exc)``;
     the original's propagate untouched. With *updating*, hooks attribute the calls made during the
-    original, on this thread, to that collector (see :mod:`metrictap.tap.hooks`).
+    original, on this thread, to that collector (see :mod:`metrictap.tap.hooks`). *arguments*
+    gets ``(args, kwargs)`` first and returns those the original and the observers see (a
+    generator read into a list, so that both see every item).
     """
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         token = None
+        if arguments is not None:
+            try:
+                args, kwargs = arguments(args, kwargs)
+            except Exception as exc:  # noqa: BLE001 - the tap never breaks training
+                fail(kind, exc)
         if before is not None:
             try:
                 token = before(instance, args, kwargs)
@@ -142,6 +150,15 @@ class ArgumentReader:
         if self._position is not None and self._position < len(args):
             return args[self._position]
         return self._default
+
+    def replace(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                value: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's arguments with this argument, where it was passed, set to *value*."""
+        if self.name in kwargs:
+            return args, {**kwargs, self.name: value}
+        if self._position is not None and self._position < len(args):
+            return (*args[:self._position], value, *args[self._position + 1:]), kwargs
+        return args, kwargs
 
 
 class Patches:

@@ -35,7 +35,7 @@ _tracked_lock = threading.Lock()
 
 
 def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every = "balanced",
-          only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
+          only: Iterable[str] | None = None, prefix: str = "", step: str | None = None,
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
           delivery: str = "thread") -> Tap:
@@ -50,8 +50,10 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
             or a duration such as ``"30s"``. Values in between are aggregated, not sampled.
         only: canonical names or glob patterns to emit; None emits everything.
         prefix: prepended to every name, e.g. ``"eval/"``.
-        step: the step axis: ``"timestep"`` (the framework's timestep + 1, as skrl's
-            TensorBoard), ``"timesteps"`` (env steps over all envs) or ``"iterations"``.
+        step: the step axis: None (the framework's own, as its adapter declares: skrl's
+            timestep + 1, Stable-Baselines3's env steps over all envs, rsl_rl's iteration),
+            ``"timestep"`` (the framework's timestep + 1), ``"timesteps"`` (env steps over
+            all envs) or ``"iterations"`` (updates since the tap started).
         adapter: an :class:`Adapter` for objects no shipped adapter knows.
         depth: how many levels of nested mappings in tracked values are flattened with ``/``.
         strict: raise errors of the tap and of sinks instead of logging and counting them; None
@@ -124,8 +126,8 @@ class Tap:
         options = self.options
         binding = Binding.resolve(self.adapter, self.target)  # again: the owners may have changed since
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
-        collector = Collector(binding, every=options.every, step_axis=options.step, post=self._post,
-                              fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
+        collector = Collector(binding, every=options.every, step_axis=options.step or binding.adapter.update.axis,
+                              post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
         couriers = couriers_for(sinks, options.spool_folder(binding.directory), self._errors.record,
                                 process=options.delivery == "process")
         self._emitter = Emitter(Router(binding), couriers, self.selection,

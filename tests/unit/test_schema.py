@@ -56,7 +56,7 @@ class TestHooksAndKeys:
 
     def test_a_hook_yields_one_kind_of_value(self):
         """A hook yields a name, a tag or arguments: exactly one."""
-        with pytest.raises(AdapterError, match="exactly one of 'name', 'tag' or 'arguments'"):
+        with pytest.raises(AdapterError, match="exactly one of 'name', 'tag', 'arguments' or 'stamp'"):
             Hook(target="a:b")
 
     def test_a_shared_function_counts_only_during_updates(self):
