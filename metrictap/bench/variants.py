@@ -74,9 +74,9 @@ class SeedLogger:
     probes and one ``mlflow.log_metrics`` per update, all on the training thread.
     """
 
-    def __init__(self, agent: Any, mlflow: Any, *, synchronous: bool, stopwatch: Stopwatch | None) -> None:
-        self.agent, self.mlflow, self.synchronous = agent, mlflow, synchronous
-        self.method = track(agent, sink=Discard()).update_method.__name__  # the method skrl's trainer calls
+    def __init__(self, agent: Any, mlflow: Any, *, method: str, synchronous: bool,
+                 stopwatch: Stopwatch | None) -> None:
+        self.agent, self.mlflow, self.synchronous, self.method = agent, mlflow, synchronous, method
         self.original = getattr(agent, self.method)
         self.logged = self.calls = self.errors = 0
         self._seen: dict[str, int] = {}
@@ -201,7 +201,8 @@ def _seed(*, synchronous: bool) -> Around:
         result: Result = {}
         mlflow.set_tracking_uri(store.tracking_uri)
         mlflow.start_run(run_id=store.create_run("seed-style"))
-        logger = SeedLogger(agent, mlflow, synchronous=synchronous, stopwatch=stopwatch)
+        method = track(agent, sink=Discard()).update_method.__name__  # the one skrl's trainer calls on this line
+        logger = SeedLogger(agent, mlflow, method=method, synchronous=synchronous, stopwatch=stopwatch)
         setattr(agent, logger.method, logger)
         try:
             yield result

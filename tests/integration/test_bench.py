@@ -220,7 +220,7 @@ class TestSeedLogger:
         agent = Tracked()
         mlflow.set_tracking_uri(store.tracking_uri)
         with mlflow.start_run(run_id=store.create_run("seed-style")) as run:
-            logger = SeedLogger(agent, mlflow, synchronous=True, stopwatch=None)
+            logger = SeedLogger(agent, mlflow, method="update", synchronous=True, stopwatch=None)
             agent.update = logger
             for timestep in (10, 20):
                 agent.update(timestep=timestep, timesteps=100)
