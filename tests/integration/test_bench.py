@@ -38,9 +38,12 @@ def report(tmp_path_factory):
     """One bench over both workloads and every variant: one round, 80 timesteps, every extra measure."""
     folder = tmp_path_factory.mktemp("bench")
     path = folder / "bench.json"
-    code = main(["bench", "--pairs", "1", "--warmup", "0", "--timesteps", "80", "--variants", ",".join(VARIANTS),
-                 "--delivery_updates", "40", "--import_repeats", "1", "--rss_updates", "1000",
-                 "--json", str(path)])
+    with pytest.MonkeyPatch.context() as patch:  # module-scoped: set up before each test's own folder
+        patch.chdir(folder)
+        code = main(["bench", "--pairs", "1", "--warmup", "0", "--timesteps", "80", "--variants",
+                     ",".join(VARIANTS),
+                     "--delivery_updates", "40", "--import_repeats", "1", "--rss_updates", "1000",
+                     "--json", str(path)])
     assert code == 0
     return json.loads(path.read_text())
 
