@@ -244,11 +244,11 @@ class TestReport:
 
         rounds = [{"untapped": run(2.0), "skrl-tracking": run(2.2), "metrictap-step": run(2.31)},
                   {"untapped": run(2.0), "skrl-tracking": run(2.0), "metrictap-step": run(2.2)}]
-        summary = summarise(rounds, {})
+        summary = summarise(rounds, {}, steps=10, num_envs=4)
         assert summary["metrictap-step"]["over_tracking"]["all"] == pytest.approx([1.05, 1.1])
         assert "over_tracking" not in summary["untapped"]
         assert "over_tracking" not in summary["skrl-tracking"]
-        alone = summarise([{"untapped": run(2.0), "metrictap-step": run(2.2)}], {})
+        alone = summarise([{"untapped": run(2.0), "metrictap-step": run(2.2)}], {}, steps=10, num_envs=4)
         assert "over_tracking" not in alone["metrictap-step"]
         report = {"machine": "m", "versions": "v", "instrument_floor_us": 0.25,
                   "settings": {"store": "s", "pairs": 2, "warmup": 0, "torch_threads": 1, "load_average": "0"},
