@@ -76,6 +76,8 @@ def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[s
         if name not in (UNTAPPED, TRACKING) and TRACKING in rounds[0]:
             entry["over_tracking"] = spread([run["seconds"] / measured[TRACKING]["seconds"]
                                              for run, measured in zip(runs, rounds, strict=True)])
+            entry["cpu_over_tracking"] = spread([run["cpu_seconds"] / measured[TRACKING]["cpu_seconds"]
+                                                 for run, measured in zip(runs, rounds, strict=True)])
         if name in stopwatches:
             entry["cost_us"] = costs(stopwatches[name], steps=steps, num_envs=num_envs)
         summary[name] = entry
@@ -105,8 +107,8 @@ def table(report: dict[str, Any]) -> str:
                 f"{_number(cycle.get('p50'), 1):>19}{_number(cycle.get('p99'), 1):>9}"
                 f"{_number(entry.get('metrics_per_second')):>10}{entry['exit_seconds']:>7.2f}"
                 f"{entry['rss_growth_mb']:>9.1f}")
-        over = [f"{name} {entry['over_tracking']['median']:.3f}" for name, entry in results["variants"].items()
-                if "over_tracking" in entry]
+        over = [f"{name} {entry['over_tracking']['median']:.3f} (cpu {entry['cpu_over_tracking']['median']:.3f})"
+                for name, entry in results["variants"].items() if "over_tracking" in entry]
         if over:
             lines.append(f"ratio to {TRACKING} (median), what the observer adds to skrl's own tracking: "
                          + " · ".join(over))

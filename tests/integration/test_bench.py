@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from metrictap import track
 from metrictap.bench import rounds as _rounds
 from metrictap.bench.footprint import stalled_rss_in_child
-from metrictap.bench.report import percentile, summarise, table
+from metrictap.bench.report import costs, percentile, summarise, table
 from metrictap.bench.stopwatch import Stopwatch
 from metrictap.bench.variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
 from metrictap.bench.workloads import WORKLOADS
@@ -253,4 +253,14 @@ class TestReport:
         report = {"machine": "m", "versions": "v", "instrument_floor_us": 0.25,
                   "settings": {"store": "s", "pairs": 2, "warmup": 0, "torch_threads": 1, "load_average": "0"},
                   "workloads": {"sac": {"title": "SAC", "updates": 10, "variants": summary}}}
-        assert "what the observer adds to skrl's own tracking: metrictap-step 1.075" in table(report)
+        assert "what the observer adds to skrl's own tracking: metrictap-step 1.075 (cpu 1.075)" in table(report)
+
+    def test_cost_per_step_and_per_env_step(self):
+        """The tap's timed calls, all kinds together, are spread over the run's steps and over every env's step."""
+        stopwatch = Stopwatch()
+        for _ in range(10):
+            stopwatch.record("transition", 0.0002)
+        stopwatch.record("update", 0.001)
+        cost = costs(stopwatch, steps=10, num_envs=1000)
+        assert cost["per_step_us"] == pytest.approx(300.0)  # 3 ms over 10 steps
+        assert cost["per_env_step_ns"] == pytest.approx(300.0)  # 3 ms over 10,000 env steps

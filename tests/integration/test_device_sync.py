@@ -31,7 +31,7 @@ from skrl.utils.runner.torch import Runner
 from torch.overrides import TorchFunctionMode
 
 from metrictap import track
-from metrictap._vector_env import VectorCartpole, isaac_cartpole_config
+from metrictap.bench.vector_env import VectorCartpole, isaac_cartpole_config
 from metrictap.testing import MemorySink
 
 # Operations that bring a value to the host, whatever their arguments.
