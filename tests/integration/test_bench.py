@@ -19,6 +19,7 @@ from metrictap.bench.footprint import stalled_rss_in_child
 from metrictap.bench.report import costs, percentile, summarise, table
 from metrictap.bench.stopwatch import Stopwatch
 from metrictap.bench.variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
+from metrictap.bench.vector_env import VectorCartpole
 from metrictap.bench.workloads import WORKLOADS
 from metrictap.cli.main import main
 from metrictap.testing import MemorySink, SyntheticAgent, synthetic_adapter
@@ -264,3 +265,52 @@ class TestReport:
         cost = costs(stopwatch, steps=10, num_envs=1000)
         assert cost["per_step_us"] == pytest.approx(300.0)  # 3 ms over 10 steps
         assert cost["per_env_step_ns"] == pytest.approx(300.0)  # 3 ms over 10,000 env steps
+
+
+class TestVectorCartpole:
+    def test_dynamics_match_gymnasium_cartpole(self):
+        """Every env moves as gymnasium's CartPole does at Isaac Lab's rates and force scale (two 120 Hz steps)."""
+        from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+        env = VectorCartpole(8, seed=3)
+        observations, _ = env.reset()
+        actions = torch.tensor([[1.0], [-1.0]] * 4)
+        after = env.step(actions)[0]["policy"]
+        for index in range(8):
+            reference = CartPoleEnv()
+            reference.gravity, reference.force_mag, reference.tau = 9.81, 100.0, 1 / 120
+            reference.kinematics_integrator = "semi-implicit euler"
+            reference.state = observations["policy"][index].double().numpy()
+            for _ in range(2):
+                reference.steps_beyond_terminated = None  # its own 12-degree limit is not Isaac Lab's: step on
+                reference.step(1 if actions[index, 0] > 0 else 0)
+            assert after[index].double().numpy() == pytest.approx(reference.state, abs=1e-4)
+
+    def test_episodes_end_and_restart_in_the_same_step(self):
+        """A cart out of bounds ends its episode, is reset in that step, and the step's extras log the episode."""
+        env = VectorCartpole(64, seed=0)
+        env.reset()
+        ended = 0
+        for _ in range(env.max_episode_length):
+            observations, rewards, terminated, truncated, extras = env.step(torch.ones(64, 1))
+            assert rewards.shape == terminated.shape == truncated.shape == (64,)
+            assert ("log" in extras) == bool((terminated | truncated).any())
+            if "log" in extras:
+                assert int(extras["log"]["Episode_Termination/cart_out_of_bounds"]) == int(terminated.sum())
+                assert (observations["policy"][terminated, 0].abs() <= 1.0).all()  # reset within Isaac Lab's range
+            ended += int(terminated.sum())
+        assert ended >= 64  # pushed at full force, carts leave the track again and again
+
+    def test_isaac_scale_workload_in_the_bench(self, capsys):
+        """An isaac-* workload trains its own env count through skrl's isaaclab wrapper; its cost per step is shown."""
+        assert main(["bench", "--workloads", "isaac-sac-256", "--variants", "untapped,skrl-tracking,metrictap-step",
+                     "--pairs", "1", "--warmup", "0", "--timesteps", "24", "--num_envs", "4", "--delivery_updates",
+                     "0", "--import_repeats", "0", "--json", "-"]) == 0
+        results = json.loads(capsys.readouterr().out)["workloads"]["isaac-sac-256"]
+        assert results["num_envs"] == 256
+        assert "256 envs, 24 timesteps" in results["title"]
+        tapped = results["variants"]["metrictap-step"]
+        assert tapped["updates"] == 8  # SAC starts learning after 16 steps
+        assert tapped["errors"] == tapped["lost"] == 0
+        assert tapped["cost_us"]["per_env_step_ns"] == pytest.approx(tapped["cost_us"]["per_step_us"] * 1000 / 256)
+        assert "over_tracking" in tapped
