@@ -190,12 +190,17 @@ def test_training_thread_never_waits_for_a_device(training):
     assert sink.names  # the tap delivered: it was working while watched
 
 
-def test_a_wait_in_metrictap_code_is_caught():
-    """The watch records an ``.item()`` whose caller is a metrictap module, and ignores the same call elsewhere."""
+@pytest.mark.parametrize(("expression", "operation"), [
+    ("rewards.sum().item()", "item"), ("bool(rewards.sum())", "__bool__"), ("float(rewards.sum())", "__float__"),
+    ("rewards[rewards > 0]", "__getitem__"), ("rewards.to('cpu')", "to"), ("rewards.tolist()", "tolist"),
+    ("rewards.nonzero()", "nonzero"), ("rewards.unique()", "unique"), ("rewards.masked_select(rewards > 0)",
+                                                                       "masked_select"),
+])
+def test_a_wait_in_metrictap_code_is_caught(expression, operation):
+    """The watch records a value-reading operation whose caller is a metrictap module, and ignores it elsewhere."""
     rewards = torch.ones(4)
-    code = compile("rewards.sum().item()", "metrictap_probe.py", "exec")
+    code = compile(expression, "metrictap_probe.py", "exec")
     with watched() as mode:
         exec(code, {"__name__": "metrictap._probe", "rewards": rewards})  # noqa: S102 - a frame in metrictap's name
         exec(code, {"__name__": "skrl.agents.probe", "rewards": rewards})  # noqa: S102
-        rewards[rewards > 0].sum()
-    assert mode.waits == ["item in metrictap._probe.<module> line 1"]
+    assert mode.waits == [f"{operation} in metrictap._probe.<module> line 1"]
