@@ -33,15 +33,16 @@ DEFAULT_PAIRS = 5
 def add_arguments(parser: argparse.ArgumentParser, _command: str) -> None:
     """The bench's options."""
     from metrictap.bench.variants import DEFAULT_VARIANTS, VARIANTS
-    from metrictap.bench.workloads import WORKLOADS
+    from metrictap.bench.workloads import DEFAULT_WORKLOADS, WORKLOADS
 
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help=f"comma-separated, from: {', '.join(WORKLOADS)} (default: all)")
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                        help=f"comma-separated, from: {', '.join(WORKLOADS)} (default: {','.join(DEFAULT_WORKLOADS)}; "
+                             "isaac-<algorithm>-<envs> step that many torch-vectorised Cartpoles, whatever --num_envs)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, from: {', '.join(VARIANTS)} (untapped is always run)")
     parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="measured rounds, at least 5 for a report")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
-    parser.add_argument("--timesteps", type=int, help="per training (default: ppo 2000, sac 1000)")
+    parser.add_argument("--timesteps", type=int, help="per training (default: ppo 2000, sac 1000, isaac-* 64)")
     parser.add_argument("--num_envs", type=int, default=4)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N for the agent and its tensors")
     parser.add_argument("--threads", type=int, default=1,
