@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from metrictap.adapting.routing import Route, Router
 from metrictap.adapting.selection import Selection
 from metrictap.emitting.episodes import Episodes, to_numpy
-from metrictap.emitting.messages import Close, Rows
+from metrictap.emitting.messages import Close, Ready, Rows
 from metrictap.emitting.window import Window
 
 if TYPE_CHECKING:  # the delivery modules load on the first entry into a tap, not on `import metrictap`
@@ -147,9 +147,23 @@ class Emitter:
                     for courier in self.couriers:
                         courier.put((step, message.timestamp_ms, values))
                 return bool(points)
+            elif isinstance(message, Ready):
+                return self._ready(message)
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
         return False
+
+    def _ready(self, message: Ready) -> bool:
+        """Hand ready-made values to every courier; non-finite ones are dropped and counted."""
+        values = {name: value for name, value in message.values.items() if math.isfinite(value)}
+        self.collected += len(message.values)
+        if len(values) < len(message.values):
+            self.dropped["non_finite"] += len(message.values) - len(values)
+        if not values:
+            return False
+        for courier in self.couriers:
+            courier.put((message.step, message.timestamp_ms, values))
+        return True
 
     def _account(self, count: int) -> None:
         """Replay the next *count* recorded steps into the episode accounting: those of the window closing now."""

@@ -229,6 +229,10 @@ class Collector:
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False
         self._hand_over(now, force=final)
 
+    def current_step(self) -> int:
+        """The step a window closing now would have; other threads (the system sampler) read it too."""
+        return self._step()
+
     def _step(self) -> int:
         if self.step_axis == "iterations":
             return self.iterations

@@ -17,6 +17,7 @@ from metrictap.adapting.names import is_valid
 from metrictap.adapting.schema import Update
 from metrictap.tap.ranks import check_ranks
 from metrictap.tap.schedule import Every, parse_every
+from metrictap.tap.system import check_system
 
 STEP_AXES = Update.AXES
 DELIVERIES = ("thread", "process")
@@ -37,12 +38,14 @@ class TapOptions:
     spool: str | os.PathLike[str] | bool = True
     ranks: int | str = 0
     delivery: str = "thread"
+    system: bool = False
+    system_interval: float = 10.0
 
     @classmethod
     def of(cls, *, every: int | str | Every = "balanced", only: Iterable[str] | None = None, prefix: str = "",
            step: str | None = None, adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
            flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
-           delivery: str = "thread") -> TapOptions:
+           delivery: str = "thread", system: bool = False, system_interval: float = 10.0) -> TapOptions:
         """Validate and normalise the options as ``track()`` received them."""
         schedule = parse_every(every)
         if strict is None:
@@ -64,9 +67,10 @@ class TapOptions:
         if delivery == "process" and spool is False:
             raise ValueError("delivery='process' sends from the spool file; accepted with spool=True or a directory, "
                              "not spool=False")
+        system, system_interval = check_system(system, system_interval)
         return cls(every=schedule, only=only, prefix=prefix, step=step, adapter=adapter, depth=depth,
                    strict=strict, flush_timeout=flush_timeout, spool=spool, ranks=check_ranks(ranks),
-                   delivery=delivery)
+                   delivery=delivery, system=system, system_interval=system_interval)
 
     def spool_folder(self, run_folder: str | None) -> str | None:
         """Where spools go: the directory given, else the run's own folder, else ``./metrictap-spool``.

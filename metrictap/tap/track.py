@@ -29,6 +29,7 @@ from metrictap.tap.ranks import current_rank, rank_prefix
 from metrictap.tap.run_owner import RunOwner
 from metrictap.tap.schedule import Every
 from metrictap.tap.stats import ErrorLog, TapStats
+from metrictap.tap.system import SystemSampler, samples_here
 
 _tracked: set[int] = set()
 _tracked_lock = threading.Lock()
@@ -38,7 +39,7 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
           only: Iterable[str] | None = None, prefix: str = "", step: str | None = None,
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
-          delivery: str = "thread") -> Tap:
+          delivery: str = "thread", system: bool = False, system_interval: float = 10.0) -> Tap:
     """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
 
     Args:
@@ -70,11 +71,16 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
             ``"process"``, a child process that sends from the spool, so that MLflow's own
             Python work (a sqlite store costs 100-150 µs per metric) never holds the
             interpreter lock that training needs. Other sinks are always served by a thread.
+        system: also sample the machine (CPU, memory, disk, network, each GPU through NVML) on
+            a thread of its own, under MLflow's system metric names (``system/...``), into the
+            same delivery; only the first process of each node samples.
+        system_interval: seconds between two samples of the machine.
 
     """
     return Tap(target, sink, TapOptions.of(every=every, only=only, prefix=prefix, step=step, adapter=adapter,
                                            depth=depth, strict=strict, flush_timeout=flush_timeout, spool=spool,
-                                           ranks=ranks, delivery=delivery))
+                                           ranks=ranks, delivery=delivery, system=system,
+                                           system_interval=system_interval))
 
 
 class Tap:
@@ -91,6 +97,7 @@ class Tap:
         self._binding: Binding | None = None
         self._collector: Collector | None = None
         self._emitter: Emitter | None = None
+        self._sampler: SystemSampler | None = None
         self._patches = Patches()
         self._run_owner = RunOwner()
         self._rank_prefix: str | None = ""
@@ -138,6 +145,10 @@ class Tap:
         install_hooks(hooks, binding, collector, self._patches)
         self._binding, self._collector = binding, collector
         self._emitter.start()
+        if options.system and samples_here():
+            self._sampler = SystemSampler(self._emitter.post, collector.current_step,
+                                          interval=options.system_interval, on_error=self._errors.record)
+            self._sampler.start()
 
     def _post(self, message: object) -> None:
         if self._emitter is not None:
@@ -157,6 +168,9 @@ class Tap:
         self._patches.undo()
         with _tracked_lock:
             _tracked.discard(id(self.target))
+        if self._sampler is not None:  # its last sample must reach the emitter before the emitter closes
+            self._sampler.stop()
+            self._sampler = None
         try:
             collector.close(final=True)
         except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
