@@ -63,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="who sends to MLflow: a thread of the training process, or a child process that "
                              "keeps MLflow's Python work off the training's interpreter lock")
     parser.add_argument("--metrics", metavar="NAME,...", help="log only these canonical names or glob patterns")
+    parser.add_argument("--no-system", dest="system", action="store_false",
+                        help="do not sample CPU, memory, disk, network and GPUs (sampled by default, as system/...)")
+    parser.add_argument("--system_interval", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between two samples of the machine (default: 10)")
     parser.add_argument("--experiment", help="MLflow experiment (default: the task id)")
     parser.add_argument("--run_name", help="MLflow run name (default: the skrl run folder name)")
     parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
@@ -81,6 +85,8 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
     if args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not os.path.isfile(args.checkpoint):
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), or "
                          f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
+    if not args.system_interval > 0:
+        raise UsageError(f"--system_interval {args.system_interval:g}: must be a number of seconds > 0")
     if getattr(args, "episodes", 1) < 1:
         raise UsageError(f"--episodes {args.episodes}: must be at least 1")
     return every, only
@@ -172,7 +178,8 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     try:
         later.enter_context(uploading_checkpoints(agent, session))
         with _sigterm_as_interrupt(), track(agent, sink=[MlflowSink(session.run_id, uri), last], every=every,
-                                            only=only, prefix=prefix, delivery=args.delivery):
+                                            only=only, prefix=prefix, delivery=args.delivery, system=args.system,
+                                            system_interval=args.system_interval):
             training.run(mode)
         outcome["status"], code = "FINISHED", 0
     except KeyboardInterrupt:
