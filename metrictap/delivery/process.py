@@ -42,7 +42,8 @@ class ProcessCourier(SpoolCourier):
         self._child = subprocess.Popen([sys.executable, "-m", "metrictap.delivery.process"],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self._tell(json.dumps({"spool": spool.path, "run_id": sink.run_id, "tracking_uri": sink.resolved_uri(),
-                               "batch_size": sink.batch_size, "timeout": sink.timeout}))
+                               "batch_size": sink.batch_size, "timeout": sink.timeout,
+                               "max_requests_per_second": sink.max_requests_per_second}))
 
     def flush(self) -> None:
         """Write the buffered points to the spool file, then tell the child."""
@@ -142,7 +143,7 @@ def main() -> int:
     """The child: deliver the spool named on stdin as the parent's commands say."""
     settings = json.loads(sys.stdin.readline())
     sink = MlflowSink(settings["run_id"], settings["tracking_uri"], batch_size=settings["batch_size"],
-                      timeout=settings["timeout"])
+                      timeout=settings["timeout"], max_requests_per_second=settings["max_requests_per_second"])
     out, sys.stdout = sys.stdout, sys.stderr  # anything MLflow prints must not mix with the reports
     courier = _ReportingCourier(sink, Spool.open(settings["spool"]), out)
     courier.thread.start()

@@ -220,4 +220,5 @@ class Tap:
                         transitions=collector.transitions, windows=collector.windows, points=points,
                         delivered=delivered, pending=pending, spooled=min(spooled, pending), spool=emitter.spool,
                         queued=emitter.queued(),
+                        throttled=sum(getattr(courier.sink, "budget_waited", 0.0) for courier in emitter.couriers),
                         dropped=dict(dropped), errors=dict(self._errors.counts))
