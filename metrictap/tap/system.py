@@ -153,9 +153,9 @@ class Gpus:
 class SystemSampler:
     """The sampling thread of one tap activation: ``start()``, then ``stop()`` before the emitter closes.
 
-    ``stop()`` takes one last sample when at least ``min(interval, 1 s)`` passed since the one
-    before (a shorter span says nothing about CPU utilisation), so that a run shorter than the
-    interval still gets one reading.
+    ``stop()`` takes one last sample, so that a run shorter than the interval still gets one
+    reading, unless the one before is less than ``min(interval, 1 s)`` old (CPU utilisation is
+    measured between two samples: over a shorter span it says little).
     """
 
     def __init__(self, post: Callable[[object], None], step: Callable[[], int], *, interval: float,
@@ -212,7 +212,7 @@ class SystemSampler:
     def _run(self) -> None:
         while not self._stopping.wait(max(0.0, self._last + self.interval - time.monotonic())):
             self._sample()
-        if time.monotonic() - self._last >= min(self.interval, 1.0):
+        if not self.samples or time.monotonic() - self._last >= min(self.interval, 1.0):
             self._sample()
 
     def _sample(self) -> None:

@@ -128,7 +128,7 @@ class TestMachine:
         """A run shorter than the interval gets the reading taken when the tap ends."""
         agent, sink = SyntheticAgent(), MemorySink()
         with track(agent, sink=sink, adapter=synthetic_adapter(), system=True):
-            train_for(agent, 1.1)
+            train_for(agent, 0.3)
         assert len(system_records(sink)) == 1
 
     @pytest.mark.parametrize(("options", "message"), [
