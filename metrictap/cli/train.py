@@ -32,6 +32,7 @@ from metrictap.cli.backends import (
     isaaclab3_run,
     isaaclab_major,
 )
+from metrictap.cli.registry import chosen_checkpoint, fetch_checkpoint, first_line, is_mlflow_uri, register_model
 from metrictap.cli.runs import RunSession, check_store, default_tracking_uri, flatten, redact, uploading_checkpoints
 from metrictap.errors import UsageError
 from metrictap.tap.ranks import current_rank
@@ -52,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--timesteps", type=int, help="training timesteps (default: the agent config's, or 5000)")
     length.add_argument("--max_iterations", type=int, help="iterations; timesteps = max_iterations x rollouts")
-    parser.add_argument("--checkpoint", required=command == "eval", help="skrl checkpoint to load (.pt)")
+    parser.add_argument("--checkpoint", required=command == "eval",
+                        help="skrl checkpoint to load: a .pt file, runs:/<run_id>/<path> or models:/<name>/<version>")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: skrl's choice)")
     parser.add_argument("--headless", action="store_true", help="no rendering (Isaac Lab 2.x; accepted everywhere)")
     parser.add_argument("--distributed", action="store_true", help="multi-GPU (Isaac Lab; launch with torchrun)")
@@ -71,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--run_name", help="MLflow run name (default: the skrl run folder name)")
     parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                                                "sqlite:///mlflow.db)")
+    if command == "train":
+        parser.add_argument("--register_model", metavar="NAME",
+                            help="register the trained policy as a version of this model when the run ends FINISHED")
+        parser.add_argument("--register", choices=("final", "best"), default="final",
+                            help="which checkpoint --register_model registers (default: final)")
     if command == "eval":
         parser.add_argument("--episodes", type=int, default=10, help="episodes to evaluate (default: 10)")
         parser.add_argument("--run_id", help="log into this existing run (e.g. the training run)")
@@ -82,8 +89,10 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
     except ValueError as exc:
         raise UsageError(str(exc).replace("every=", "--mlflow_log_interval ")) from None
     only = {name.strip() for name in args.metrics.split(",") if name.strip()} if args.metrics else None
-    if args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not os.path.isfile(args.checkpoint):
-        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), or "
+    if (args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not is_mlflow_uri(args.checkpoint)
+            and not os.path.isfile(args.checkpoint)):
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), "
+                         f"runs:/<run_id>/<path>, models:/<name>/<version>, or "
                          f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
     if not args.system_interval > 0:
         raise UsageError(f"--system_interval {args.system_interval:g}: must be a number of seconds > 0")
@@ -114,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.num_envs is not None and args.num_envs < 1:
         raise UsageError(f"--num_envs {args.num_envs}: must be at least 1")
     uri = args.tracking_uri or default_tracking_uri()
+    if is_mlflow_uri(args.checkpoint):
+        args.checkpoint = fetch_checkpoint(args.checkpoint, uri)
     primary = current_rank() == 0
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
@@ -173,6 +184,8 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     last = MemorySink()
     outcome = {"status": "FAILED"}
     later = ending if ending is not None else contextlib.ExitStack()
+    if getattr(args, "register_model", None):  # runs after _end (last in, first out): once the run is FINISHED
+        later.callback(_register, training, args, session, outcome, last)
     later.callback(_end, session, outcome, last, prefix)
     code = 1
     try:
@@ -198,6 +211,34 @@ def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str) -
     for problem in session.end(status):
         print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
     print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
+
+
+def _register(training: Training, args: argparse.Namespace, session: RunSession, outcome: dict[str, str],
+              last: Any) -> None:
+    """Once the run ended FINISHED, register the chosen checkpoint; a refusal is one line on stderr."""
+    from importlib.metadata import version
+
+    if outcome["status"] != "FINISHED":
+        return
+    folder = str(getattr(training.runner.agent, "experiment_dir", "."))
+    checkpoint = chosen_checkpoint(folder, args.register)
+    if checkpoint is None:
+        print(f"metrictap: --register_model {args.register_model}: skrl wrote no {args.register} checkpoint in "  # noqa: T201
+              f"{folder}; nothing registered", file=sys.stderr)
+        return
+    tags = {"task": training.task, "algorithm": args.algorithm, "metrictap_version": version("metrictap"),
+            "checkpoint": f"{args.register}: {os.path.basename(checkpoint)}"}
+    if "episode_reward_mean" in last.names:
+        tags["episode_reward_mean"] = f"{last.last('episode_reward_mean'):.6g}"
+    try:
+        number = register_model(session.tracking_uri, session.run_id, args.register_model, checkpoint=checkpoint,
+                                config=os.path.join(folder, "params", "agent.yaml"), tags=tags)
+    except Exception as exc:  # noqa: BLE001 - every registry refuses in its own words; the run is done either way
+        print(f"metrictap: the model registry refused --register_model {args.register_model}: {first_line(exc)} "  # noqa: T201
+              "(the run is FINISHED; its checkpoints are in its artifacts)", file=sys.stderr)
+        return
+    print(f"metrictap: registered {args.register_model} version {number} "  # noqa: T201
+          f"(models:/{args.register_model}/{number}) from {os.path.basename(checkpoint)}", flush=True)
 
 
 def _summary(last: Any, prefix: str) -> str:

@@ -94,9 +94,9 @@ class MlflowLogWriter(LogWriter):
     def __init__(self, log_dir: str, *, tracking_uri: str | None = None, experiment_name: str | None = None,
                  run_name: str | None = None, run_id: str | None = None, only: Iterable[str] | None = None,
                  system: bool = True, system_interval: float = 10.0, flush_timeout: float = 10.0) -> None:
-        from metrictap.cli.runs import RunSession, default_tracking_uri  # noqa: PLC0415 - loads MLflow
-        from metrictap.delivery import couriers_for  # noqa: PLC0415
-        from metrictap.sinks.mlflow import MlflowSink  # noqa: PLC0415
+        from metrictap.cli.runs import RunSession, default_tracking_uri
+        from metrictap.delivery import couriers_for
+        from metrictap.sinks.mlflow import MlflowSink
 
         adapter = rsl_rl_adapter()
         system, system_interval = check_system(system, system_interval)
@@ -159,10 +159,10 @@ class MlflowLogWriter(LogWriter):
 
     def store_config(self, env_cfg: dict[str, Any] | object, train_cfg: dict[str, Any]) -> None:
         """Log the training config as params and both configs as files under ``params/``."""
-        from mlflow import MlflowClient  # noqa: PLC0415
-        from mlflow.entities import Param  # noqa: PLC0415
+        from mlflow import MlflowClient
+        from mlflow.entities import Param
 
-        from metrictap.cli.runs import flatten  # noqa: PLC0415
+        from metrictap.cli.runs import flatten
 
         client = MlflowClient(self.session.tracking_uri)
         known = client.get_run(self.run_id).data.params  # a joined run keeps the params it has
@@ -206,7 +206,7 @@ class MlflowLogWriter(LogWriter):
         self._emitter.close(self.flush_timeout)
         report = self._emitter.report(self.flush_timeout)
         if report:
-            import logging  # noqa: PLC0415
+            import logging
 
             logging.getLogger("metrictap").warning("%s", report)
         for problem in self.session.end(status):
