@@ -73,6 +73,17 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
+def resume_point(checkpoint: str | None) -> tuple[str, int]:
+    """The run and timestep ``--resume`` continues from ``--checkpoint runs:/<run_id>/.../agent_<N>.pt``."""
+    uri = checkpoint or ""
+    run_id = uri.removeprefix("runs:/").split("/", 1)[0] if uri.startswith("runs:/") else ""
+    step = checkpoint_step(uri)
+    if not run_id or step is None:
+        raise UsageError(f"--resume with --checkpoint {checkpoint}: accepted: --checkpoint "
+                         "runs:/<run_id>/<path>/agent_<timestep>.pt, the run and the timestep it continues")
+    return run_id, step
+
+
 def checkpoint_step(path: str) -> int | None:
     """The timestep in an skrl checkpoint's name (``agent_2400.pt`` → 2400), or None."""
     found = _CHECKPOINT_STEP.search(os.path.basename(path))

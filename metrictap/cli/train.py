@@ -32,8 +32,23 @@ from metrictap.cli.backends import (
     isaaclab3_run,
     isaaclab_major,
 )
-from metrictap.cli.registry import chosen_checkpoint, fetch_checkpoint, first_line, is_mlflow_uri, register_model
-from metrictap.cli.runs import RunSession, check_store, default_tracking_uri, flatten, redact, uploading_checkpoints
+from metrictap.cli.registry import (
+    chosen_checkpoint,
+    fetch_checkpoint,
+    first_line,
+    is_mlflow_uri,
+    register_model,
+    resume_point,
+)
+from metrictap.cli.runs import (
+    RunSession,
+    check_store,
+    default_tracking_uri,
+    flatten,
+    logged_through,
+    redact,
+    uploading_checkpoints,
+)
 from metrictap.errors import UsageError
 from metrictap.tap.ranks import current_rank
 from metrictap.tap.schedule import parse_every
@@ -78,6 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                             help="register the trained policy as a version of this model when the run ends FINISHED")
         parser.add_argument("--register", choices=("final", "best"), default="final",
                             help="which checkpoint --register_model registers (default: final)")
+        parser.add_argument("--resume", action="store_true",
+                            help="with --checkpoint runs:/<run_id>/.../agent_<N>.pt: log into that run and continue "
+                                 "its step axis from timestep N, without logging a step it already holds")
     if command == "eval":
         parser.add_argument("--episodes", type=int, default=10, help="episodes to evaluate (default: 10)")
         parser.add_argument("--run_id", help="log into this existing run (e.g. the training run)")
@@ -123,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num_envs is not None and args.num_envs < 1:
         raise UsageError(f"--num_envs {args.num_envs}: must be at least 1")
     uri = args.tracking_uri or default_tracking_uri()
+    args.resumed = resume_point(args.checkpoint) if getattr(args, "resume", False) else None
     if is_mlflow_uri(args.checkpoint):
         args.checkpoint = fetch_checkpoint(args.checkpoint, uri)
     primary = current_rank() == 0
@@ -175,9 +194,11 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
         raise UsageError(str(exc).replace("only= names", "--metrics names")) from None
     except ConnectionError as exc:
         raise UsageError(str(exc)) from None
+    resumed, start = args.resumed or (None, 0)
+    already = logged_through(uri, resumed) if resumed else None
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
-                         getattr(args, "run_id", None))
+                         getattr(args, "run_id", None), resumed=resumed)
     session.start(_params(training, args, every), _tags(training, args))
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
@@ -189,10 +210,11 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     later.callback(_end, session, outcome, last, prefix)
     code = 1
     try:
-        later.enter_context(uploading_checkpoints(agent, session))
+        later.enter_context(uploading_checkpoints(agent, session, start, already))
         with _sigterm_as_interrupt(), track(agent, sink=[MlflowSink(session.run_id, uri), last], every=every,
                                             only=only, prefix=prefix, delivery=args.delivery, system=args.system,
-                                            system_interval=args.system_interval):
+                                            system_interval=args.system_interval, start_timestep=start,
+                                            logged_through=already):
             training.run(mode)
         outcome["status"], code = "FINISHED", 0
     except KeyboardInterrupt:

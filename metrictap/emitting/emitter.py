@@ -38,9 +38,11 @@ class Emitter:
     """One background thread per tap, feeding the couriers; its own counters are written by that thread only."""
 
     def __init__(self, router: Router, couriers: Sequence[Courier], selection: Selection, *, prefix: str = "",
-                 depth: int = 2, interval: float = 1.0, on_error: Callable[[str, BaseException], None]) -> None:
+                 depth: int = 2, interval: float = 1.0, on_error: Callable[[str, BaseException], None],
+                 logged_through: int | None = None) -> None:
         self._router, self.couriers, self._selection = router, list(couriers), selection
         self._prefix, self._depth, self._interval, self._on_error = prefix, depth, interval, on_error
+        self._logged_through = logged_through  # a resumed run holds these steps already
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._episodes = Episodes()
         self._hook_routes: dict[str, Route] = {}
@@ -142,7 +144,7 @@ class Emitter:
                 self._account(message.rows)
                 points = [] if message.stamped is None else [(message.stamped[0], self._stamped(message.stamped[1]))]
                 points.append((message.step, self._values(message)))
-                points = [(step, values) for step, values in points if values]
+                points = [(step, values) for step, values in points if values and not self._logged(step, values)]
                 for step, values in points:
                     for courier in self.couriers:
                         courier.put((step, message.timestamp_ms, values))
@@ -152,6 +154,13 @@ class Emitter:
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
         return False
+
+    def _logged(self, step: int, values: dict[str, float]) -> bool:
+        """Whether the run holds *step* already (a resumed run): then its values are counted as superseded."""
+        if self._logged_through is None or step > self._logged_through:
+            return False
+        self.dropped["superseded"] += len(values)
+        return True
 
     def _ready(self, message: Ready) -> bool:
         """Hand ready-made values to every courier; non-finite ones are dropped and counted."""

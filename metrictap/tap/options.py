@@ -40,12 +40,15 @@ class TapOptions:
     delivery: str = "thread"
     system: bool = False
     system_interval: float = 10.0
+    start_timestep: int = 0
+    logged_through: int | None = None
 
     @classmethod
     def of(cls, *, every: int | str | Every = "balanced", only: Iterable[str] | None = None, prefix: str = "",
            step: str | None = None, adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
            flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
-           delivery: str = "thread", system: bool = False, system_interval: float = 10.0) -> TapOptions:
+           delivery: str = "thread", system: bool = False, system_interval: float = 10.0, start_timestep: int = 0,
+           logged_through: int | None = None) -> TapOptions:
         """Validate and normalise the options as ``track()`` received them."""
         schedule = parse_every(every)
         if strict is None:
@@ -68,9 +71,11 @@ class TapOptions:
             raise ValueError("delivery='process' sends from the spool file; accepted with spool=True or a directory, "
                              "not spool=False")
         system, system_interval = check_system(system, system_interval)
+        check_resume(start_timestep, logged_through)
         return cls(every=schedule, only=only, prefix=prefix, step=step, adapter=adapter, depth=depth,
                    strict=strict, flush_timeout=flush_timeout, spool=spool, ranks=check_ranks(ranks),
-                   delivery=delivery, system=system, system_interval=system_interval)
+                   delivery=delivery, system=system, system_interval=system_interval,
+                   start_timestep=start_timestep, logged_through=logged_through)
 
     def spool_folder(self, run_folder: str | None) -> str | None:
         """Where spools go: the directory given, else the run's own folder, else ``./metrictap-spool``.
@@ -84,3 +89,11 @@ class TapOptions:
         if self.spool is not True:
             return os.fspath(self.spool)
         return run_folder or os.path.join(os.getcwd(), "metrictap-spool")
+
+
+def check_resume(start_timestep: object, logged_through: object) -> None:
+    """A ValueError naming *start_timestep* or *logged_through* (the options of a resumed run) if malformed."""
+    if isinstance(start_timestep, bool) or not isinstance(start_timestep, int) or start_timestep < 0:
+        raise ValueError(f"start_timestep={start_timestep!r}; accepted: an int >= 0")
+    if logged_through is not None and (isinstance(logged_through, bool) or not isinstance(logged_through, int)):
+        raise ValueError(f"logged_through={logged_through!r}; accepted: an int (a step) or None")

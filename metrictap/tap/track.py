@@ -39,7 +39,8 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
           only: Iterable[str] | None = None, prefix: str = "", step: str | None = None,
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
-          delivery: str = "thread", system: bool = False, system_interval: float = 10.0) -> Tap:
+          delivery: str = "thread", system: bool = False, system_interval: float = 10.0, start_timestep: int = 0,
+          logged_through: int | None = None) -> Tap:
     """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
 
     Args:
@@ -75,12 +76,17 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
             a thread of its own, under MLflow's system metric names (``system/...``), into the
             same delivery; only the first process of each node samples.
         system_interval: seconds between two samples of the machine.
+        start_timestep: the run's timestep at the framework's timestep 0, so that a training
+            resumed from a checkpoint continues the run's ``timestep`` and ``timesteps`` axes.
+        logged_through: the last step the run already holds; windows at or before it are
+            dropped (counted as ``superseded``), so that a resumed run gets no step twice.
 
     """
     return Tap(target, sink, TapOptions.of(every=every, only=only, prefix=prefix, step=step, adapter=adapter,
                                            depth=depth, strict=strict, flush_timeout=flush_timeout, spool=spool,
                                            ranks=ranks, delivery=delivery, system=system,
-                                           system_interval=system_interval))
+                                           system_interval=system_interval, start_timestep=start_timestep,
+                                           logged_through=logged_through))
 
 
 class Tap:
@@ -134,11 +140,13 @@ class Tap:
         binding = Binding.resolve(self.adapter, self.target)  # again: the owners may have changed since
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(binding, every=options.every, step_axis=options.step or binding.adapter.update.axis,
-                              post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
+                              post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)),
+                              start_timestep=options.start_timestep)
         couriers = couriers_for(sinks, options.spool_folder(binding.directory), self._errors.record,
                                 process=options.delivery == "process")
         self._emitter = Emitter(Router(binding), couriers, self.selection,
                                 prefix=f"{self._rank_prefix}{options.prefix}", depth=options.depth,
+                                logged_through=options.logged_through,
                                 on_error=self._errors.record)
         collector.install(self._patches)
         hooks = [hook for hook in self.adapter.hooks if not hook.name or self.selection.covers(hook.name)]
