@@ -49,6 +49,7 @@ from metrictap.cli.runs import (
     redact,
     uploading_checkpoints,
 )
+from metrictap.cli.videos import VideoWatcher
 from metrictap.errors import UsageError
 from metrictap.tap.ranks import current_rank
 from metrictap.tap.schedule import parse_every
@@ -80,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="who sends to MLflow: a thread of the training process, or a child process that "
                              "keeps MLflow's Python work off the training's interpreter lock")
     parser.add_argument("--metrics", metavar="NAME,...", help="log only these canonical names or glob patterns")
+    parser.add_argument("--video", action="store_true",
+                        help="record videos during training (gymnasium: RecordVideo; Isaac Lab: its own --video) and "
+                             "upload each to the run's videos/ as soon as it is complete")
+    parser.add_argument("--video_length", type=int, default=200, help="steps per video (default: 200)")
+    parser.add_argument("--video_interval", type=int, default=2000, help="steps between videos (default: 2000)")
     parser.add_argument("--no-system", dest="system", action="store_false",
                         help="do not sample CPU, memory, disk, network and GPUs (sampled by default, as system/...)")
     parser.add_argument("--system_interval", type=float, default=10.0, metavar="SECONDS",
@@ -112,6 +118,9 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), "
                          f"runs:/<run_id>/<path>, models:/<name>/<version>, or "
                          f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
+    if args.video_length < 1 or args.video_interval < 1:
+        raise UsageError(f"--video_length {args.video_length} --video_interval {args.video_interval}: "
+                         "both must be at least 1")
     if not args.system_interval > 0:
         raise UsageError(f"--system_interval {args.system_interval:g}: must be a number of seconds > 0")
     if getattr(args, "episodes", 1) < 1:
@@ -210,7 +219,7 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     later.callback(_end, session, outcome, last, prefix)
     code = 1
     try:
-        later.enter_context(uploading_checkpoints(agent, session, start, already))
+        _upload_as_written(later, agent, session, start, already)
         with _sigterm_as_interrupt(), track(agent, sink=[MlflowSink(session.run_id, uri), last], every=every,
                                             only=only, prefix=prefix, delivery=args.delivery, system=args.system,
                                             system_interval=args.system_interval, start_timestep=start,
@@ -225,6 +234,15 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
         if ending is None:
             later.close()
     return code
+
+
+def _upload_as_written(later: contextlib.ExitStack, agent: Any, session: RunSession, start: int,
+                       already: int | None) -> None:
+    """Checkpoints and videos go up as they are written, until *later* closes (videos first, then the rest)."""
+    later.enter_context(uploading_checkpoints(agent, session, start, already))
+    if session.uploader is not None:  # videos appear under the run's folder (gymnasium here, Isaac Lab's own)
+        later.enter_context(VideoWatcher(os.path.join(str(getattr(agent, "experiment_dir", ".")), "videos"),
+                                         session.uploader))
 
 
 def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str) -> None:
