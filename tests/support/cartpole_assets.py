@@ -1,6 +1,6 @@
 """Build, from files that registry packages ship, the two assets Isaac Lab 3.0's Isaac-Cartpole loads.
 
-    python tests/support/isaaclab_assets.py ASSET_ROOT   (with the Isaac Lab venv's python: it needs pxr and newton)
+    python tests/support/cartpole_assets.py ASSET_ROOT   (with the Isaac Lab venv's python: it needs pxr and newton)
 
 then run Isaac Lab (or `metrictap train`) with ``ISAACSIM_ASSET_ROOT=ASSET_ROOT``. Isaac Lab resolves
 ``ISAACLAB_NUCLEUS_DIR`` to ``$ISAACSIM_ASSET_ROOT/Isaac/IsaacLab`` and reads, for Isaac-Cartpole:
@@ -61,7 +61,7 @@ def build_ground(path: Path) -> None:
 def main(argv: list[str]) -> int:
     """Write both assets under the asset root given as the only argument and print it."""
     if len(argv) != 1:
-        print("usage: isaaclab_assets.py ASSET_ROOT", file=sys.stderr)  # noqa: T201 - a script's usage line
+        print("usage: cartpole_assets.py ASSET_ROOT", file=sys.stderr)  # noqa: T201 - a script's usage line
         return 2
     root = Path(argv[0]).resolve()
     build_robot(root / ROBOT)
