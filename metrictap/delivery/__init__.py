@@ -27,18 +27,28 @@ def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[st
     With *process*, a child process delivers each spool (:mod:`metrictap.delivery.process`).
     """
     couriers: list[Courier] = []
-    for sink in sinks:
-        if isinstance(sink, MlflowSink) and spool is not None:
-            try:
-                file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
-            except OSError as exc:
-                raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
-                              "pass spool=<a writable directory>, or spool=False to keep points in memory only"
-                              ) from exc
-            if process:
-                couriers.append(ProcessCourier(sink, file, on_error=on_error))
-            else:
-                couriers.append(SpoolCourier(sink, file, on_error=on_error))
-        else:
-            couriers.append(MemoryCourier(sink, on_error=on_error))
+    try:
+        couriers.extend(_courier_for(sink, spool, on_error, process=process) for sink in sinks)
+    except BaseException:
+        for courier in couriers:
+            courier.discard()
+        raise
     return couriers
+
+
+def _courier_for(sink: Any, spool: str | None, on_error: Callable[[str, BaseException], None], *,
+                 process: bool) -> Courier:
+    if not isinstance(sink, MlflowSink) or spool is None:
+        return MemoryCourier(sink, on_error=on_error)
+    try:
+        file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
+    except OSError as exc:
+        raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
+                      "pass spool=<a writable directory>, or spool=False to keep points in memory only") from exc
+    try:
+        if process:
+            return ProcessCourier(sink, file, on_error=on_error)
+        return SpoolCourier(sink, file, on_error=on_error)
+    except BaseException:
+        file.close(remove=True)
+        raise

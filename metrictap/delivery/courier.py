@@ -80,8 +80,16 @@ class Courier:
         self._nudge.set()
 
     def join(self, deadline: float) -> None:
-        """Wait for the thread, at most until *deadline*."""
-        self.thread.join(max(0.0, deadline - time.monotonic()))
+        """Wait for the thread, at most until *deadline* (for ever when it is infinite)."""
+        self.thread.join(remaining(deadline))
+
+    def discard(self) -> None:
+        """The tap's entry failed before anything was delivered: release what this courier holds."""
+
+    def _lost_after_stop(self, count: int) -> None:
+        """Count *count* points handed over after delivery stopped (an interrupted exit): they exist nowhere."""
+        self.handed += count
+        self.dropped["exit_timeout"] += count
 
     def settle(self, run_end: RunEnd | None) -> bool:
         """Whether everything was delivered; if not, stop sending and leave the rest where it can be found."""
@@ -155,7 +163,8 @@ class Courier:
             settle(high)
 
     def _timeout(self) -> float | None:
-        return None if self._deadline is None else max(0.1, self._deadline - time.monotonic())
+        left = None if self._deadline is None else remaining(self._deadline)
+        return None if left is None else max(0.1, left)
 
     def _pause(self, wait: float, retry_after: float | None) -> None:
         delay = wait * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
@@ -190,9 +199,11 @@ class SpoolCourier(Courier):
         step, stamp, metrics = window
         points = [Point(name, value, step, stamp) for name, value in metrics.items()]
         with self._lock:
+            if self._stopped:  # only after an interrupted exit: the file is closed
+                self._lost_after_stop(len(points))
+                return
             self.handed += len(points)
-            if not self._stopped:  # after the exit deadline the file is closed: such points are reported lost
-                self._spool.append(points)
+            self._spool.append(points)
 
     def flush(self) -> None:
         """Write the buffered points to the spool file, then wake the thread."""
@@ -228,6 +239,17 @@ class SpoolCourier(Courier):
         if self.completed:  # otherwise settle() closes it, after recording how the run ends
             self._spool.close(remove=self._remove)
             self._path = "" if self._remove else self._path
+
+    def discard(self) -> None:
+        """Close and remove the spool, which holds no point yet."""
+        self._spool.close(remove=True)
+        self._path = ""
+
+
+def remaining(deadline: float) -> float | None:
+    """Seconds left until the ``time.monotonic()`` *deadline*, or None (no limit) beyond what a wait can take."""
+    left = max(0.0, deadline - time.monotonic())
+    return None if left > threading.TIMEOUT_MAX else left
 
 
 def _label(sink: object) -> str:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from metrictap.delivery.courier import RunEnd, SpoolCourier
+from metrictap.delivery.courier import RunEnd, SpoolCourier, remaining
 from metrictap.delivery.spool import Spool
 from metrictap.sinks.mlflow import MlflowSink
 
@@ -57,7 +57,8 @@ class ProcessCourier(SpoolCourier):
     def close(self, deadline: float) -> None:
         """Exit began: the child lets no request outlast *deadline*."""
         self._deadline = deadline
-        self._tell(f"close {max(0.0, deadline - time.monotonic()):.3f}")
+        left = remaining(deadline)
+        self._tell(f"close {'inf' if left is None else f'{left:.3f}'}")
 
     def settle(self, run_end: RunEnd | None) -> bool:
         """Whether the child delivered everything; if not, stop it and leave the rest in the spool."""
@@ -73,6 +74,15 @@ class ProcessCourier(SpoolCourier):
             self._stopped = True
             self._leave(run_end)
         return False
+
+    def discard(self) -> None:
+        """Stop the child before it delivered anything, then remove the spool."""
+        self._child.kill()
+        self._child.wait(STOP_SECONDS)
+        for pipe in (self._child.stdin, self._child.stdout):
+            if pipe is not None:
+                pipe.close()
+        super().discard()
 
     def _tell(self, line: str) -> None:
         with self._lock:

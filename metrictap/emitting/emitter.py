@@ -61,17 +61,20 @@ class Emitter:
         return self._queue.qsize()
 
     def close(self, timeout: float, run_end: RunEnd | None = None) -> bool:
-        """Deliver everything posted so far within *timeout* seconds; True if it all went out.
+        """Deliver everything posted so far within *timeout* seconds (``inf``: wait for ever); True if it all went out.
 
-        What is left stays in the spools, together with *run_end* (run id, status) for a run
-        that could not be ended now; an interrupt (Ctrl-C) leaves at once with the spools intact.
+        The emitter's own work (naming and reducing what training posted) involves no network, so it
+        is always finished first: every window reaches its couriers, and so a spool, before they are
+        settled. What the sinks did not take stays in the spools, together with *run_end* (run id,
+        status) for a run that could not be ended now; an interrupt (Ctrl-C) leaves at once with the
+        spools intact.
         """
         deadline = time.monotonic() + timeout
         try:
             self._queue.put(_STOP)
             for courier in self.couriers:
                 courier.close(deadline)
-            self.thread.join(timeout)
+            self.thread.join()
             for courier in self.couriers:
                 courier.join(deadline)
         finally:

@@ -44,3 +44,8 @@ class RunOwner:
             mlflow.end_run(state[1])
         else:
             forget_active_run()
+
+    def abandon(self) -> None:
+        """The tap's entry failed: end the run it started (FAILED), so that no run of it stays active."""
+        if self._run is not None:
+            self.end(RuntimeError, delivered=True)

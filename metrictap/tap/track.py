@@ -6,7 +6,7 @@ import os
 import threading
 import types
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metrictap.adapting.adapter import Adapter, find_adapter
 from metrictap.adapting.binding import Binding
@@ -24,6 +24,9 @@ from metrictap.tap.ranks import current_rank, rank_prefix
 from metrictap.tap.run_owner import RunOwner
 from metrictap.tap.schedule import Every
 from metrictap.tap.stats import ErrorLog, TapStats
+
+if TYPE_CHECKING:  # the delivery package loads on the first entry, not on import
+    from metrictap.delivery.courier import Courier
 
 _tracked: set[int] = set()
 _tracked_lock = threading.Lock()
@@ -85,6 +88,7 @@ class Tap:
         self._collector: Collector | None = None
         self._emitter: Emitter | None = None
         self._patches = Patches()
+        self._couriers: list[Courier] = []
         self._run_owner = RunOwner()
         self._rank_prefix: str | None = ""
 
@@ -106,11 +110,20 @@ class Tap:
         try:
             self._start()
         except BaseException:
-            self._patches.undo()
-            with _tracked_lock:
-                _tracked.discard(id(self.target))
+            self._abort()
             raise
         return self
+
+    def _abort(self) -> None:
+        """Undo what a failed entry did: patches, spools and delivery children, the run it started."""
+        self._patches.undo()
+        for courier in self._couriers:
+            courier.discard()
+        self._couriers = []
+        self._emitter = None
+        self._run_owner.abandon()
+        with _tracked_lock:
+            _tracked.discard(id(self.target))
 
     def _start(self) -> None:
         from metrictap.delivery import couriers_for  # noqa: PLC0415 - delivery loads on the first entry, not on import
@@ -121,8 +134,8 @@ class Tap:
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(binding, every=options.every, step_axis=options.step, post=self._post,
                               fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
-        couriers = couriers_for(sinks, options.spool_folder(binding.directory), self._errors.record,
-                                process=options.delivery == "process")
+        self._couriers = couriers = couriers_for(sinks, options.spool_folder(binding.directory), self._errors.record,
+                                                 process=options.delivery == "process")
         self._emitter = Emitter(Router(binding), couriers, self.selection,
                                 prefix=f"{self._rank_prefix}{options.prefix}", depth=options.depth,
                                 on_error=self._errors.record)
@@ -144,12 +157,20 @@ class Tap:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: types.TracebackType | None) -> None:
+        """Restore, flush and report; every step runs even when one fails, and none replaces the training's error.
+
+        A failure of the tap's own is recorded (counted and logged once); under ``strict`` it is
+        raised at the end, and only when the block itself ended without an exception.
+        """
         collector, emitter = self._collector, self._emitter
         if collector is None or emitter is None:
             return
-        self._patches.undo()
-        with _tracked_lock:
-            _tracked.discard(id(self.target))
+        try:
+            for failure in self._patches.undo():
+                self._errors.record("restore", failure)
+        finally:
+            with _tracked_lock:
+                _tracked.discard(id(self.target))
         try:
             collector.close(final=True)
         except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
@@ -157,15 +178,20 @@ class Tap:
         finished = False
         try:
             finished = emitter.close(self.options.flush_timeout, self._run_owner.final_state(exc_type))
-        finally:  # Ctrl-C during the flush leaves at once, the spool intact and named in the warning
-            self._last = self.stats
-            self._collector = None
-            report = emitter.report(self.options.flush_timeout)
-            if report:
-                import logging  # noqa: PLC0415
+        except Exception as error:  # noqa: BLE001 - Ctrl-C passes: it leaves at once, the spool intact
+            self._errors.record("flush", error)
+        finally:
+            self._collector, self._couriers = None, []
+            try:
+                report = emitter.report(self.options.flush_timeout)
+                if report:
+                    import logging  # noqa: PLC0415
 
-                logging.getLogger("metrictap").warning("%s", report)
-            self._run_owner.end(exc_type, delivered=finished)
+                    logging.getLogger("metrictap").warning("%s", report)
+                self._run_owner.end(exc_type, delivered=finished)
+            except Exception as error:  # noqa: BLE001
+                self._errors.record("run end", error)
+            self._last = self._snapshot(collector, emitter)
         if self.strict and exc_type is None and self._errors.first is not None:
             raise self._errors.first
 
@@ -193,6 +219,9 @@ class Tap:
         collector, emitter = self._collector, self._emitter
         if collector is None or emitter is None:
             return getattr(self, "_last", TapStats())
+        return self._snapshot(collector, emitter)
+
+    def _snapshot(self, collector: Collector, emitter: Emitter) -> TapStats:
         points, delivered, spooled, dropped = emitter.counts()
         pending = points - delivered - sum(dropped.values())
         return TapStats(updates=collector.updates, iterations=collector.iterations,
