@@ -23,12 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from metrictap.delivery.courier import RunEnd, SpoolCourier, remaining
 from metrictap.delivery.spool import Spool
 from metrictap.sinks.mlflow import MlflowSink
+from metrictap.sinks.protocol import Point
 
 ORPHAN_SECONDS = 30.0
 STOP_SECONDS = 2.0  # how long a stopped child may take to close the spool before it is killed
@@ -43,6 +44,15 @@ class ProcessCourier(SpoolCourier):
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self._tell(json.dumps({"spool": spool.path, "run_id": sink.run_id, "tracking_uri": sink.resolved_uri(),
                                "batch_size": sink.batch_size, "timeout": sink.timeout}))
+
+    @property
+    def spooled(self) -> int:
+        """Points written to the spool file and not yet delivered or dropped, as the child reports."""
+        return max(0, self.flushed - self.delivered - sum(self.dropped.values()))
+
+    def _hold(self, points: Sequence[Point]) -> None:
+        """The spool cannot be written: the child, which sends only from the file, will never see *points*."""
+        self.dropped["spool_full"] += len(points)
 
     def flush(self) -> None:
         """Write the buffered points to the spool file, then tell the child."""
@@ -141,9 +151,10 @@ class _ReportingCourier(SpoolCourier):
     def _error(self, label: str, exc: BaseException) -> None:
         self.report({"error": label, "message": repr(exc)})
 
-    def _mark(self, offset: int) -> None:
-        super()._mark(offset)
+    def _mark(self, offset: int) -> bool:
+        marked = super()._mark(offset)
         self.report({"delivered": self.delivered, "dropped": dict(self.dropped)})
+        return marked
 
 
 def main() -> int:

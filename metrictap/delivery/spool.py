@@ -118,6 +118,23 @@ class Spool:
         allocation that large raises glibc's mmap threshold (up to 32 MB), after which such
         buffers come from the heap and the process keeps their memory.
         """
+        size = os.fstat(self._writer).st_size
+        try:
+            written = self._write_out()
+        except OSError:
+            os.ftruncate(self._writer, size)  # no piece of a line stays behind: the file holds whole lines only
+            raise
+        self._buffer, self.buffered = [], 0
+        return written
+
+    def unwritten(self) -> list[Point]:
+        """The buffered points, taken out of the buffer: after a failed :meth:`flush`, what did not reach the file."""
+        lines = "".join(self._buffer).splitlines()
+        self._buffer, self.buffered = [], 0
+        return [Point(str(name), float(value), int(step), int(stamp))
+                for name, value, step, stamp in json.loads("[" + ",".join(lines) + "]")]
+
+    def _write_out(self) -> int:
         pieces: list[bytes] = []
         piece: list[str] = []
         size = 0
@@ -138,9 +155,7 @@ class Spool:
             pieces = pieces[done:]
             if written:
                 pieces[0] = pieces[0][written:]
-        written, self.buffered = self.buffered, 0
-        self._buffer = []
-        return written
+        return self.buffered
 
     def read(self, offset: int, limit: int) -> tuple[list[Point], list[int]]:
         """Up to *limit* whole points from byte *offset*, with the offset just after each of them."""
