@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from metrictap.errors import UsageError
+
+if TYPE_CHECKING:
+    from metrictap.delivery.spool import Spool
 
 
 def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
@@ -67,9 +71,22 @@ def run(args: argparse.Namespace) -> int:
         left = before - courier.delivered - sum(courier.dropped.values())
         print(f"{path}: {courier.delivered} points delivered to run {sink.run_id}, "  # noqa: T201
               f"{courier.dropped['invalid']} refused as invalid, {left} left")
-        if completed and end is not None and sink.run_id == spool.run_id:
-            from mlflow import MlflowClient  # noqa: PLC0415
-
-            MlflowClient(sink.tracking_uri).set_terminated(sink.run_id, end[0], end[1])
+        if completed and sink.run_id == spool.run_id:
+            _end_run(spool, sink.tracking_uri or spool.tracking_uri, end)
         status = status or (0 if completed else 1)
     return status
+
+
+def _end_run(spool: Spool, tracking_uri: str, end: tuple[str, int] | None) -> None:
+    """Set the end status the spool records; end KILLED a run metrictap started whose process died before ending it."""
+    import os  # noqa: PLC0415
+
+    from metrictap.sinks.mlflow import RunRequests  # noqa: PLC0415
+
+    if end is None:
+        if not spool.owned:
+            return
+        end = ("KILLED", int(os.stat(spool.path).st_mtime * 1000))  # the last write: about when the process died
+        print(f"{spool.path}: run {spool.run_id} was started by metrictap and never ended (its process died): "  # noqa: T201
+              "ending it KILLED")
+    RunRequests(tracking_uri).end(spool.run_id, *end)

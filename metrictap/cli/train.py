@@ -26,7 +26,8 @@ from metrictap.cli.backends import (
     isaaclab3_run,
     isaaclab_major,
 )
-from metrictap.cli.runs import RunSession, check_store, default_tracking_uri, flatten, redact, uploading_checkpoints
+from metrictap.cli.runs import RunSession, check_store, default_tracking_uri, flatten, uploading_checkpoints
+from metrictap.credentials import scrub_text
 from metrictap.errors import UsageError
 from metrictap.tap.ranks import current_rank
 from metrictap.tap.schedule import parse_every
@@ -161,7 +162,7 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     except Exception:  # noqa: BLE001 - printed, and the run is marked FAILED
         traceback.print_exc()
     finally:
-        for problem in session.end(status):
+        for problem in session.end(status, spool_folder=str(getattr(agent, "experiment_dir", "."))):
             print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
     print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
     return code
@@ -203,10 +204,6 @@ def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[st
 
 def _tags(training: Training) -> dict[str, str]:
     return {"task": training.task, "backend": training.backend, "host": socket.gethostname(),
-            "metrictap.command": " ".join(["metrictap", *_redacted_argv()])}
-
-
-def _redacted_argv() -> list[str]:
-    return [redact(item) for item in sys.argv[1:]]
+            "metrictap.command": scrub_text(" ".join(["metrictap", *sys.argv[1:]]))}
 
 

@@ -15,9 +15,9 @@ import json
 import math
 import os
 import time
-import urllib.parse
 from pathlib import Path
 
+from metrictap.credentials import scrub
 from metrictap.errors import SpoolError
 from metrictap.sinks.protocol import Point
 
@@ -30,14 +30,6 @@ _PIECE = 1 << 16  # bytes per piece of a flush: below glibc's mmap threshold (12
 _PIECES = 1024  # pieces per writev call (Linux's IOV_MAX)
 _serial = itertools.count()
 _writev = hasattr(os, "writev")  # not on Windows
-
-
-def public_uri(uri: str) -> str:
-    """*uri* without user, password or query: a spool never stores credentials."""
-    parts = urllib.parse.urlsplit(uri)
-    if not parts.netloc:
-        return uri
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 class Spool:
@@ -53,14 +45,18 @@ class Spool:
         self.delivered = int(header["delivered"])  # type: ignore[call-overload]
 
     @classmethod
-    def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str) -> Spool:
-        """A new, empty spool for *run_id* in *directory* (created if missing)."""
+    def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str, owned: bool = False) -> Spool:
+        """A new, empty spool for *run_id* in *directory* (created if missing).
+
+        *owned* records that metrictap started the run and so must end it: a spool that says so
+        but holds no end status was left by a process that died, and replay ends the run KILLED.
+        """
         folder = Path(directory).resolve()  # the exit warning names it: absolute, so it can be found from anywhere
         folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = folder / f"metrictap-{run_id}-{stamp}-{os.getpid()}-{next(_serial)}{SUFFIX}"
-        rest = json.dumps({"format": FORMAT, "run_id": run_id, "tracking_uri": public_uri(tracking_uri),
-                           "created": stamp, "pid": os.getpid()})[1:]
+        rest = json.dumps({"format": FORMAT, "run_id": run_id, "tracking_uri": scrub(tracking_uri),
+                           "created": stamp, "pid": os.getpid(), "owned": owned})[1:]
         first = len(_LEAD) + _WIDTH + 2 + len(rest.encode()) + 1
         line = f"{_LEAD}{first:<{_WIDTH}d}, {rest}\n"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -87,6 +83,11 @@ class Spool:
     def run_id(self) -> str:
         """The run the points were collected for."""
         return str(self.header["run_id"])
+
+    @property
+    def owned(self) -> bool:
+        """Whether metrictap started the run, and so is the one to end it."""
+        return self.header.get("owned") is True
 
     @property
     def tracking_uri(self) -> str:

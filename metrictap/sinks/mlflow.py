@@ -1,8 +1,9 @@
 """The MLflow sink: one run, ``log_batch`` requests within a time budget, and the MLflow internals it needs.
 
 This is the one module of metrictap that reaches into MLflow beyond its public client: the REST
-helper it sends through (so that MLflow's process-wide retries never hold delivery), the fluent
-API's run stack (so that a run can be let go without a request), and, through
+helper it sends through (so that MLflow's process-wide retries never hold delivery, nor a tap's
+entry and exit: :class:`RunRequests`), the fluent API's run stack (so that a run can be made
+active or let go without a request), and, through
 :mod:`metrictap.sinks.mlflow_sqlite`, the tables of a sqlite store.
 """
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
-LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoint
+LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoints
+RUNS = "/api/2.0/mlflow/runs/"
+RUN_REQUEST_TIMEOUT = 5.0  # seconds one request to create, read or end a run may take
 INT64 = 2**63
 
 
@@ -125,8 +128,7 @@ class MlflowSink:
             message = response.text[:500]
         if response.status_code == 400 and self.run_id not in message:  # noqa: PLR2004 - a bad point, not a bad run
             raise RejectedPointsError(message)
-        retry_after = response.headers.get("Retry-After", "")
-        raise ServerError(response.status_code, message, float(retry_after) if retry_after.isdigit() else None)
+        raise ServerError(response.status_code, message, retry_after(response.headers.get("Retry-After", "")))
 
     def _log_batch(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric  # noqa: PLC0415
@@ -176,3 +178,112 @@ def forget_active_run() -> None:
     if runs:
         runs.pop()
     os.environ.pop("MLFLOW_RUN_ID", None)  # as end_run does: the next start_run must not resume this run
+
+
+def retry_after(header: str) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait: an integer or an HTTP date (a decimal counts its integer part)."""
+    text = header.strip()
+    if not text:
+        return None
+    whole = text.partition(".")[0]
+    if whole.isdigit():
+        return float(whole)
+    import email.utils  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class RunRequests:
+    """Creates, reads and ends runs; against a server each request is sent once and waits at most *timeout* seconds.
+
+    MLflow's client would retry each for minutes (7 tries, 120 s timeouts); a tap's entry and exit
+    must not wait that long on a tracker. Other stores (sqlite, a folder) are local and go through
+    ``MlflowClient``.
+    """
+
+    def __init__(self, tracking_uri: str, *, timeout: float = RUN_REQUEST_TIMEOUT) -> None:
+        from mlflow import MlflowClient  # noqa: PLC0415
+        from mlflow.store.tracking.rest_store import RestStore  # noqa: PLC0415
+
+        self.tracking_uri, self.timeout = tracking_uri, timeout
+        self._client = MlflowClient(tracking_uri)
+        store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
+        self._rest = store if isinstance(store, RestStore) else None
+
+    def create(self, experiment_id: str, *, run_name: str | None = None, tags: dict[str, str] | None = None) -> Any:
+        """A new RUNNING run (an ``mlflow.entities.Run``) in *experiment_id*."""
+        import time  # noqa: PLC0415
+
+        tags = tags or {}
+        if self._rest is None:
+            return self._client.create_run(experiment_id, tags=tags, run_name=run_name)
+        from mlflow.protos.service_pb2 import CreateRun  # noqa: PLC0415
+
+        body: dict[str, Any] = {"experiment_id": experiment_id, "start_time": time.time_ns() // 1_000_000,
+                                "user_id": tags.get("mlflow.user", ""),
+                                "tags": [{"key": key, "value": value} for key, value in tags.items()]}
+        if run_name:
+            body["run_name"] = run_name
+        return self._run(self._call("create", "POST", body, CreateRun.Response()).run)
+
+    def get(self, run_id: str) -> Any:
+        """The run *run_id*; an ``MlflowException`` (``RESOURCE_DOES_NOT_EXIST``) when there is none."""
+        if self._rest is None:
+            return self._client.get_run(run_id)
+        from mlflow.protos.service_pb2 import GetRun  # noqa: PLC0415
+
+        return self._run(self._call("get", "GET", {"run_id": run_id}, GetRun.Response()).run)
+
+    def end(self, run_id: str, status: str, end_time_ms: int | None = None) -> None:
+        """Set the run's end *status* (FINISHED, FAILED, KILLED), without MLflow's "View run ... at URL" line."""
+        import time  # noqa: PLC0415
+
+        end_time_ms = time.time_ns() // 1_000_000 if end_time_ms is None else end_time_ms
+        if self._rest is None:
+            self._client.set_terminated(run_id, status, end_time_ms)
+            return
+        from mlflow.protos.service_pb2 import UpdateRun  # noqa: PLC0415
+
+        self._call("update", "POST", {"run_id": run_id, "status": status, "end_time": end_time_ms},
+                   UpdateRun.Response())
+
+    def _call(self, path: str, method: str, body: dict[str, Any], response: Any) -> Any:
+        from mlflow.utils import proto_json_utils, rest_utils  # noqa: PLC0415
+
+        http_request: Any = rest_utils.http_request
+        parse_dict: Any = proto_json_utils.parse_dict
+        rest: Any = self._rest
+        sent = {"params" if method == "GET" else "json": body}
+        answer = http_request(rest.get_host_creds(), RUNS + path, method, max_retries=0, backoff_factor=0,
+                              retry_codes=frozenset(), timeout=self.timeout, **sent)
+        answer = rest_utils.verify_rest_response(answer, RUNS + path)
+        parse_dict(answer.json(), response)
+        return response
+
+    @staticmethod
+    def _run(proto: Any) -> Any:
+        from mlflow.entities import Run  # noqa: PLC0415
+
+        return Run.from_proto(proto)
+
+
+def current_experiment_id() -> str:
+    """The experiment ``mlflow.start_run()`` would use in this thread (``mlflow.set_experiment``, the environment)."""
+    from mlflow.tracking import fluent  # noqa: PLC0415
+
+    return str(fluent._get_experiment_id() or "0")  # noqa: SLF001 - the fluent API's own resolution
+
+
+def activate_run(run: Any) -> None:
+    """Make *run* the calling thread's active run, as ``mlflow.start_run`` does, without its requests."""
+    from mlflow.tracking import fluent  # noqa: PLC0415
+
+    stack: Any = fluent._active_run_stack  # noqa: SLF001 - MLflow offers no way to start a run within a time limit
+    runs = stack.get() if hasattr(stack, "get") else stack
+    active: Any = fluent.ActiveRun
+    runs.append(active(run))

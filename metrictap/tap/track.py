@@ -89,6 +89,7 @@ class Tap:
         self._emitter: Emitter | None = None
         self._patches = Patches()
         self._couriers: list[Courier] = []
+        self._spool_folder: str | None = None
         self._run_owner = RunOwner()
         self._rank_prefix: str | None = ""
 
@@ -134,8 +135,10 @@ class Tap:
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(binding, every=options.every, step_axis=options.step, post=self._post,
                               fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
-        self._couriers = couriers = couriers_for(sinks, options.spool_folder(binding.directory), self._errors.record,
-                                                 process=options.delivery == "process")
+        self._spool_folder = options.spool_folder(binding.directory)
+        self._couriers = couriers = couriers_for(sinks, self._spool_folder, self._errors.record,
+                                                 process=options.delivery == "process",
+                                                 owned_run=self._run_owner.run_id)
         self._emitter = Emitter(Router(binding), couriers, self.selection,
                                 prefix=f"{self._rank_prefix}{options.prefix}", depth=options.depth,
                                 on_error=self._errors.record)
@@ -188,7 +191,7 @@ class Tap:
                     import logging  # noqa: PLC0415
 
                     logging.getLogger("metrictap").warning("%s", report)
-                self._run_owner.end(exc_type, delivered=finished)
+                self._run_owner.end(exc_type, delivered=finished, spool_folder=self._spool_folder)
             except Exception as error:  # noqa: BLE001
                 self._errors.record("run end", error)
             self._last = self._snapshot(collector, emitter)
