@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         left = before - courier.delivered - sum(courier.dropped.values())
         print(f"{path}: {courier.delivered} points delivered to run {sink.run_id}, "  # noqa: T201
               f"{courier.dropped['invalid']} refused as invalid, {left} left")
+        if spool.skipped:
+            print(_skipped(spool), file=sys.stderr)  # noqa: T201
+            status = 1
         if completed and sink.run_id == spool.run_id:
             _end_run(spool, sink.tracking_uri or spool.tracking_uri, end)
         status = status or (0 if completed else 1)
@@ -90,3 +93,13 @@ def _end_run(spool: Spool, tracking_uri: str, end: tuple[str, int] | None) -> No
         print(f"{spool.path}: run {spool.run_id} was started by metrictap and never ended (its process died): "  # noqa: T201
               "ending it KILLED")
     RunRequests(tracking_uri).end(spool.run_id, *end)
+
+
+def _skipped(spool: Spool, shown: int = 10) -> str:
+    """One line naming the spool's lines that are not points, and why (the first *shown* of them)."""
+    first = sorted(spool.skipped.items())[:shown]
+    numbers = spool.line_numbers([offset for offset, _ in first])
+    lines = [f"line {number} ({reason})" for number, (_, reason) in zip(numbers, first, strict=True)]
+    more = len(spool.skipped) - shown
+    return (f"metrictap replay: {spool.path}: {len(spool.skipped)} lines are not points and were skipped: "
+            f"{', '.join(lines)}{f', and {more} more' if more > 0 else ''}")

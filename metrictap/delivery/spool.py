@@ -43,6 +43,7 @@ class Spool:
         self._heads: dict[str, str] = {}
         self.buffered = 0
         self.delivered = int(header["delivered"])  # type: ignore[call-overload]
+        self.skipped: dict[int, str] = {}  # byte offset of each line read that is not a point -> why
 
     @classmethod
     def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str, owned: bool = False) -> Spool:
@@ -77,6 +78,13 @@ class Spool:
             header = None
         if not isinstance(header, dict) or header.get("format") != FORMAT or not line.startswith(_LEAD.encode()):
             raise SpoolError(f"{os.fspath(path)!r} is not a metrictap spool (its first line is not a {FORMAT} header)")
+        mark, size = header.get("delivered"), os.stat(path).st_size
+        if type(mark) is not int or not len(line) <= mark <= size:
+            raise SpoolError(f"{os.fspath(path)!r}: its header's delivered mark is {mark!r}, not a byte offset between "
+                             f"the end of the header ({len(line)}) and the end of the file ({size}): the file "
+                             "was cut short or edited; nothing was sent, since what was delivered cannot be known")
+        if not isinstance(header.get("run_id"), str) or not isinstance(header.get("tracking_uri"), str):
+            raise SpoolError(f"{os.fspath(path)!r}: its header names no run_id and tracking_uri strings")
         return cls(os.fspath(path), header, writable=False)
 
     @property
@@ -159,7 +167,11 @@ class Spool:
         return self.buffered
 
     def read(self, offset: int, limit: int) -> tuple[list[Point], list[int]]:
-        """Up to *limit* whole points from byte *offset*, with the offset just after each of them."""
+        """Up to *limit* whole points from byte *offset*, with the offset just after each of them.
+
+        A line that is not a point (garbage, a flipped byte, wrong types) is skipped and kept in
+        :attr:`skipped` with its reason; the points around it are read as usual.
+        """
         points: list[Point] = []
         ends: list[int] = []
         while len(points) < limit:
@@ -168,13 +180,27 @@ class Spool:
             if not lines:  # names are at most 250 characters: a line is far shorter than a chunk
                 break
             taken = lines[: limit - len(points)]
-            items = json.loads(b"[" + b",".join(taken) + b"]")  # one parse for the chunk, not one per line
+            try:
+                items = json.loads(b"[" + b",".join(taken) + b"]")  # one parse for the chunk, not one per line
+            except ValueError:
+                items = None
+            if not isinstance(items, list) or len(items) != len(taken):  # a bad line: parse them one by one
+                items = [_parse(line) for line in taken]
             for line, item in zip(taken, items, strict=True):
-                offset += len(line) + 1
-                if isinstance(item, list):
-                    points.append(Point(str(item[0]), float(item[1]), int(item[2]), int(item[3])))
+                start, offset = offset, offset + len(line) + 1
+                point = _point(item)
+                if isinstance(point, Point):
+                    points.append(point)
                     ends.append(offset)
+                elif point:
+                    self.skipped[start] = point
         return points, ends
+
+    def line_numbers(self, offsets: list[int]) -> list[int]:
+        """The 1-based numbers of the lines starting at byte *offsets*, read from the path (the spool may be closed)."""
+        with Path(self.path).open("rb") as file:
+            data = file.read(max(offsets, default=0))
+        return [data.count(b"\n", 0, offset) + 1 for offset in offsets]
 
     def count(self) -> int:
         """How many points lie beyond the delivered offset."""
@@ -226,3 +252,31 @@ class Spool:
         self._writer = self._reader = -1
         if remove:
             Path(self.path).unlink(missing_ok=True)
+
+
+_NOT_JSON = object()
+
+
+def _parse(line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _point(item: object) -> Point | str:  # noqa: PLR0911 - one reason for each way a line can be wrong
+    """The point a parsed line holds; otherwise why it is not one (empty for the run's end record)."""
+    if item is _NOT_JSON:
+        return "not JSON"
+    if isinstance(item, dict):
+        return "" if "end_run" in item else "an object that is not a run's end record"
+    if not isinstance(item, list) or len(item) != 4:  # noqa: PLR2004 - name, value, step, time
+        return "not a [name, value, step, time] point"
+    name, value, step, stamp = item
+    if not isinstance(name, str) or not name:
+        return f"name {name!r} is not a string"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"value {value!r} is not a number"
+    if isinstance(step, bool) or not isinstance(step, int) or isinstance(stamp, bool) or not isinstance(stamp, int):
+        return f"step {step!r} and time {stamp!r} are not both integers"
+    return Point(name, float(value), step, stamp)
