@@ -72,12 +72,35 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
         every = parse_every(args.mlflow_log_interval)
     except ValueError as exc:
         raise UsageError(str(exc).replace("every=", "--mlflow_log_interval ")) from None
-    only = {name.strip() for name in args.metrics.split(",") if name.strip()} if args.metrics else None
+    only = None
+    if args.metrics is not None:
+        only = {name.strip() for name in args.metrics.split(",") if name.strip()}
+        if not only:
+            raise UsageError(f"--metrics {args.metrics!r} names no metric; accepted: canonical names or glob patterns "
+                             "separated by commas, e.g. --metrics episode_reward_mean,policy_loss")
+    for flag in ("timesteps", "max_iterations"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag} {value}: must be at least 1")
+    if args.device is not None:
+        _check_device(args.device)
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
     if getattr(args, "episodes", 1) < 1:
         raise UsageError(f"--episodes {args.episodes}: must be at least 1")
     return every, only
+
+
+def _check_device(device: str) -> None:
+    """A device torch cannot parse, or one this machine lacks, fails before anything is built."""
+    import torch  # noqa: PLC0415
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device}: not a torch device ({exc}); accepted: cpu, cuda, cuda:N, mps") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: this machine has no CUDA device torch can use; accepted here: cpu")
 
 
 @contextlib.contextmanager

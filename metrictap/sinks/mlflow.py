@@ -24,6 +24,7 @@ MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
 LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoints
 RUNS = "/api/2.0/mlflow/runs/"
 RUN_REQUEST_TIMEOUT = 5.0  # seconds one request to create, read or end a run may take
+CHECK_TIMEOUT = 2.0  # seconds an entry waits to learn whether an MlflowSink's run exists
 INT64 = 2**63
 
 
@@ -80,6 +81,23 @@ class MlflowSink:
         import mlflow  # noqa: PLC0415
 
         return str(mlflow.get_tracking_uri())
+
+    def check_run(self, timeout: float = CHECK_TIMEOUT) -> None:
+        """Refuse a run id the store says does not exist; a store that does not answer within *timeout* passes.
+
+        Points for a run that does not exist would be refused one request at a time, for ever; a
+        server that is away, though, is what the spool is for.
+        """
+        from metrictap.credentials import scrub  # noqa: PLC0415
+
+        try:
+            RunRequests(self.resolved_uri(), timeout=timeout).get(self.run_id)
+        except Exception as exc:  # noqa: BLE001 - only the store's own "no such run" refuses the entry
+            if getattr(exc, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+                return
+            raise ValueError(f"MlflowSink(run_id={self.run_id!r}): {scrub(self.resolved_uri())} has no such run; "
+                             "accepted: the id of an existing run (create one with mlflow.start_run() or "
+                             "MlflowClient().create_run(experiment_id))") from None
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log one window now (the :class:`Sink` protocol)."""

@@ -16,6 +16,7 @@ from metrictap.adapting.selection import Selection
 from metrictap.emitting.emitter import Emitter
 from metrictap.errors import AlreadyTrackedError
 from metrictap.sinks import SinkLike, check_sinks, is_mlflow_module
+from metrictap.sinks.mlflow import MlflowSink
 from metrictap.tap.collector import Collector
 from metrictap.tap.hooks import install_hooks
 from metrictap.tap.options import TapOptions
@@ -83,6 +84,7 @@ class Tap:
         Binding.resolve(self.adapter, target)  # a target that does not fit its adapter fails here, not on entry
         self._sinks = check_sinks(sink)
         self.selection = Selection.for_adapter(options.only, self.adapter)
+        options.check_prefix(self.selection.names, self.adapter.name)
         self._errors = ErrorLog()
         self._binding: Binding | None = None
         self._collector: Collector | None = None
@@ -132,6 +134,9 @@ class Tap:
         self._errors.clear()
         options = self.options
         binding = Binding.resolve(self.adapter, self.target)  # again: the owners may have changed since
+        for sink in self._sinks:
+            if isinstance(sink, MlflowSink):
+                sink.check_run()
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(binding, every=options.every, step_axis=options.step, post=self._post,
                               fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))

@@ -125,6 +125,12 @@ class TestUserErrors:
         (["--task", "Pendulum-v1", "--agent_cfg", "missing.yaml"], "No such file"),
         (["--task", "Pendulum-v1", "--tracking_uri", "http://user:secret@127.0.0.1:9"], "Connection refused"),
         (["--task", "Pendulum-v1", "--bogus", "3"], "unrecognized arguments: --bogus 3"),
+        (["--task", "Pendulum-v1", "--metrics", ","], "--metrics ',' names no metric"),
+        (["--task", "Pendulum-v1", "--timesteps", "0"], "--timesteps 0: must be at least 1"),
+        (["--task", "Pendulum-v1", "--timesteps", "-5"], "--timesteps -5: must be at least 1"),
+        (["--task", "Pendulum-v1", "--max_iterations", "-1"], "--max_iterations -1: must be at least 1"),
+        (["--task", "Pendulum-v1", "--device", "bogus"], "--device bogus: not a torch device"),
+        (["--task", "Pendulum-v1", "--tracking_uri", "http://alice:se@cret456@127.0.0.1:9"], "Connection refused"),
     ])
     def test_one_line_and_nothing_written(self, argv, message, capfd):
         """Each mistake exits 2 with one line naming it, no traceback, and no run in the store."""
@@ -136,6 +142,7 @@ class TestUserErrors:
         assert line.startswith("metrictap train: error: ")
         assert message in line
         assert "secret" not in err
+        assert "cret456" not in err
         assert "Traceback" not in err
         assert not runs()
 
