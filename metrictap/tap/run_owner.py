@@ -120,8 +120,12 @@ def _leave_status(uri: str, run_id: str, status: str, folder: str | None, error:
 
 
 def _reason(error: BaseException) -> str:
-    """The first line of *error*, without the tracking URI's credentials."""
+    """What went wrong, in a few words where the message says (refused, no answer), without any credential."""
     from metrictap.credentials import scrub_text  # noqa: PLC0415
 
-    text = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-    return scrub_text(text)
+    text = str(error).strip()
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "no answer in time"
+    return scrub_text(text.splitlines()[0][:300] if text else type(error).__name__)
