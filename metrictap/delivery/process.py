@@ -163,15 +163,31 @@ def main() -> int:
     sink = MlflowSink(settings["run_id"], settings["tracking_uri"], batch_size=settings["batch_size"],
                       timeout=settings["timeout"])
     out, sys.stdout = sys.stdout, sys.stderr  # anything MLflow prints must not mix with the reports
-    courier = _ReportingCourier(sink, Spool.open(settings["spool"]), out)
+    spool = Spool.open(settings["spool"])
+    courier = _ReportingCourier(sink, spool, out)
+    orphaned = threading.Event()
     courier.thread.start()
-    threading.Thread(target=_listen, args=(courier,), daemon=True).start()
+    threading.Thread(target=_listen, args=(courier, orphaned), daemon=True).start()
     courier.thread.join()  # ends once everything is delivered after `finish`, or once stopped
     courier.report({"completed": courier.completed})
+    if orphaned.is_set() and courier.completed and spool.owned:
+        _end_orphaned_run(sink)
     return 0
 
 
-def _listen(courier: SpoolCourier) -> None:
+def _end_orphaned_run(sink: MlflowSink) -> None:
+    """The training process died and its run, which metrictap started, is delivered: end it KILLED.
+
+    The spool that said the run was never ended is gone now that it is delivered, so no replay
+    could do it later. If the server does not take the status, the run stays RUNNING.
+    """
+    from metrictap.sinks.mlflow import RunRequests  # noqa: PLC0415
+
+    with contextlib.suppress(Exception):
+        RunRequests(sink.resolved_uri()).end(sink.run_id, "KILLED")
+
+
+def _listen(courier: SpoolCourier, orphaned: threading.Event) -> None:
     """Carry out the parent's commands; when the parent is gone, finish within ``ORPHAN_SECONDS``, then stop."""
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
@@ -184,6 +200,7 @@ def _listen(courier: SpoolCourier) -> None:
         elif command == "stop":
             courier.settle(None)
             return
+    orphaned.set()
     deadline = time.monotonic() + ORPHAN_SECONDS
     courier.finish()
     courier.close(deadline)

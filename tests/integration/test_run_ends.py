@@ -127,3 +127,31 @@ def test_sigkilled_owner_ended_killed_by_replay(mlflow_server, tmp_path, capsys)
     assert main(["replay", str(spool)]) == 0
     assert client.get_run(run_id).info.status == "KILLED"
     assert "ending it KILLED" in capsys.readouterr().out
+
+
+def test_sigkilled_owner_with_delivery_process(mlflow_server, tmp_path):
+    """After SIGKILL of a training whose run the tap started, its delivery process sends the spool and ends the run
+    KILLED itself, since no spool is left for replay to do it."""
+    spools = tmp_path / "spools"
+    training = subprocess.Popen(child_command("--tracking_uri", mlflow_server.uri, "--timesteps", "100000",
+                                              "--spool", str(spools), "--delivery", "process"),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
+    try:
+        run_line = read_until(training.stdout, b"TRAINING")
+        assert run_line == b"TRAINING"
+        time.sleep(3)
+        [spool] = spools.glob("*.spool")
+        training.send_signal(signal.SIGKILL)
+        training.wait(30)
+    finally:
+        training.kill()
+        training.wait(30)
+        training.stdout.close()
+    run_id = spool.name.split("-")[1]
+    client = MlflowClient(mlflow_server.uri)
+    deadline = time.monotonic() + 90  # the orphaned child has 30 s to deliver, on a loaded machine more
+    while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert not spool.exists()
+    assert client.get_run(run_id).data.metrics
