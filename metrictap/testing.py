@@ -11,6 +11,8 @@ import threading
 
 from metrictap.adapting.adapter import Adapter
 
+__all__ = ["MemorySink", "SyntheticAgent", "synthetic_adapter"]
+
 TAGS = tuple(f"Loss / Synthetic loss {index}" for index in range(20))
 NUM_ENVS = 4
 

@@ -32,7 +32,7 @@ def _isolated_cwd(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
 @pytest.fixture(scope="module")
 def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real sqlite MLflow store set as the tracking URI for one module, experiment ``metrictap-tests`` active."""
-    import mlflow  # noqa: PLC0415 - only modules that use it pay its import
+    import mlflow
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -44,7 +44,7 @@ def tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """One real ``mlflow server --workers 1`` on 127.0.0.1 for the session; tests that kill it start it again."""
-    from mlflow_servers import MlflowServer  # noqa: PLC0415
+    from mlflow_servers import MlflowServer
 
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     server.start()

@@ -4,6 +4,10 @@ Each framework is one TOML file in ``metrictap.adapters`` (the repository's ``ad
 folder), all with the same closed schema (its tables are in ``_schema``); :class:`Adapter` is
 the same schema built in code. Nothing here imports a framework: targets are matched by the
 qualified names of their classes.
+
+Imported where used, not at module level: ``tomllib``, ``tomli``, ``importlib``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
@@ -69,9 +73,9 @@ class Adapter:
     def from_toml(cls, text: str, *, source: str = "adapter") -> Adapter:
         """Parse one adapter file's text."""
         if sys.version_info >= (3, 11):
-            import tomllib  # noqa: PLC0415 - adapters load on first use, not on import
+            import tomllib
         else:  # pragma: no cover - Python 3.10
-            import tomli as tomllib  # noqa: PLC0415
+            import tomli as tomllib
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -86,7 +90,7 @@ class Adapter:
 
 def shipped_adapters() -> tuple[Adapter, ...]:
     """The adapters installed with metrictap, one per file in ``metrictap.adapters``, by file name."""
-    import importlib.resources  # noqa: PLC0415
+    import importlib.resources
 
     folder = importlib.resources.files("metrictap.adapters")
     files = sorted((item for item in folder.iterdir() if item.name.endswith(".toml")), key=lambda item: item.name)

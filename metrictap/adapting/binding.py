@@ -35,6 +35,7 @@ class Binding:
     directory: str | None
     classes: frozenset[str]
     probes: dict[str, list[str]] = field(default_factory=dict)
+    begins: Method | None = None  # the call that begins an env step, where due windows close
 
     @classmethod
     def resolve(cls, adapter: Adapter, target: Any) -> Binding:
@@ -44,14 +45,21 @@ class Binding:
             raise UnsupportedTargetError(
                 f"{type(target).__name__} matches the {adapter.name} adapter but has none of its update "
                 f"methods {list(adapter.update.method)}")
+        axis = adapter.update.axis
+        if axis not in adapter.update.AXES and not isinstance(resolve(target, axis), int):
+            raise UnsupportedTargetError(
+                f"{type(target).__name__} matches the {adapter.name} adapter but its axis {axis!r} is not an int "
+                f"on it; pass step= one of {list(adapter.update.AXES)}")
         transition = method_at(target, adapter.transition.method) if adapter.transition else None
+        begins = method_at(target, adapter.transition.begins) if adapter.transition and adapter.transition.begins \
+            else None
         tracking = adapter.tracking
         flush = method_at(target, tracking.flush) if tracking and tracking.flush else None
         ids = resolve(target, adapter.match.agents) if adapter.match.agents else MISSING
         agents = tuple(str(agent) for agent in ids) if isinstance(ids, (list, tuple)) else ()
         cycle = first(target, adapter.match.cycle)
         folder = resolve(target, adapter.match.directory) if adapter.match.directory else MISSING
-        return cls(adapter=adapter, target=target, update=update, transition=transition, flush=flush,
+        return cls(adapter=adapter, target=target, update=update, transition=transition, begins=begins, flush=flush,
                    agents=agents, cycle=cycle if isinstance(cycle, int) and cycle > 0 else 1,
                    directory=os.fspath(folder) if isinstance(folder, (str, os.PathLike)) else None,
                    classes=frozenset(kind.__name__ for kind in type(target).__mro__),

@@ -53,6 +53,9 @@ def sources(adapter: Adapter) -> dict[str, list[str]]:
     for hook in adapter.hooks:
         if hook.name:
             table.setdefault(hook.name, []).append(f"hook `{hook.target}`")
+        for label, paths in hook.parts:  # calls over only some of the parts are named by them
+            table.setdefault(f"{hook.name}/{label}", []).append(
+                f"hook `{hook.target}` over {', '.join(f'`{path}`' for path in paths)}")
     for probe in adapter.probes:
         table.setdefault(probe.name, []).append(f"`{probe.read[0]}`" + (" …" if len(probe.read) > 1 else ""))
     return table

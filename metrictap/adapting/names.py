@@ -3,6 +3,10 @@
 MLflow rejects a whole batch for one bad key, and framework tags such as skrl's
 ``Reward / Total reward (mean)`` contain characters it refuses. Unknown keys therefore pass
 through a deterministic rewrite, and a registry keeps the rewritten names collision-free.
+
+Imported where used, not at module level: ``hashlib``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def sanitize(key: str) -> str:
 
 
 def _suffixed(name: str, key: str) -> str:
-    import hashlib  # noqa: PLC0415 - rarely needed; keeps `import metrictap` light
+    import hashlib
 
     digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:8]
     return f"{name[: MAX_LENGTH - 9].rstrip(' /')}-{digest}"

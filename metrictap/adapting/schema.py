@@ -34,13 +34,23 @@ def _number(value: object, where: str) -> float:
     return float(value)
 
 
+def _parts(value: object, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, dict) or not value:
+        raise AdapterError(f"{where} must be a table of labels to paths, got {value!r}")
+    for label in value:
+        if not is_valid(label) or "/" in label:
+            raise AdapterError(f"{where}: label {label!r} is not a valid metric name segment")
+    return tuple((label, _strings(paths, f"{where}.{label}")) for label, paths in value.items())
+
+
 def _string(value: object, where: str) -> str:
     if not isinstance(value, str):
         raise AdapterError(f"{where} must be a string, got {value!r}")
     return value
 
 
-_CONVERTERS: dict[str, Any] = {"tuple[str, ...]": _strings, "bool": _boolean, "float": _number}
+_CONVERTERS: dict[str, Any] = {"tuple[str, ...]": _strings, "bool": _boolean, "float": _number,
+                               "tuple[tuple[str, tuple[str, ...]], ...]": _parts}
 
 
 def section(cls: type[Any], data: object, where: str) -> Any:
@@ -83,10 +93,20 @@ class Match:
 
 @dataclasses.dataclass(frozen=True)
 class Update:
-    """The learning-update method to time and count (the first reference present wins), and its step argument."""
+    """The learning-update method to time and count (the first reference present wins), and its step argument.
+
+    ``axis`` is the framework's own x axis, the default of ``track(step=...)``, so that a run in
+    the tracker lines up with the framework's own logs: one of :attr:`AXES` (``timestep``: the
+    step argument + 1; ``timesteps``: env steps over all envs; ``iterations``: updates since the
+    tap started), or a dotted path to an int on the tracked object, read when a window closes
+    (rsl_rl's ``current_learning_iteration``).
+    """
 
     method: tuple[str, ...]
     step: str = "timestep"
+    axis: str = "timestep"
+
+    AXES: ClassVar[tuple[str, ...]] = ("timestep", "timesteps", "iterations")
 
     def __post_init__(self) -> None:
         for reference in self.method:
@@ -100,7 +120,11 @@ class Transition:
     Each field names an argument of that call; an empty one means the framework passes none.
     Without ``rewards`` the tap only counts env steps (episode metrics then come from the
     framework's own keys); without ``truncated``, ``terminated`` flags every episode end;
-    without ``step`` the tap counts calls.
+    without ``step`` the tap counts calls. ``begins`` names the method the framework calls first
+    in each env step, before it tracks anything of that step (skrl's ``pre_interaction``): a
+    window that fell due closes there, so it holds exactly the steps it names, including what the
+    framework tracked after the update. Without it a due window closes in the next transition
+    call, which suits frameworks that track nothing of a step before that call.
     """
 
     method: str
@@ -110,9 +134,12 @@ class Transition:
     infos: str = "infos"
     step: str = "timestep"
     success: tuple[str, ...] = ()
+    begins: str = ""
 
     def __post_init__(self) -> None:
         _check_reference(self.method, "transition.method")
+        if self.begins:
+            _check_reference(self.begins, "transition.begins")
         if not self.terminated:
             raise AdapterError("transition.terminated must name the argument that flags episode ends")
 
@@ -186,6 +213,19 @@ class Hook:
     ``mean = true`` records the mean of array values. ``during = "update"`` records only the
     calls made while the target's update runs on that thread, ``"tap"`` every call.
     ``classes`` restricts an attribute hook to owners of those class names.
+
+    ``parts`` tells apart calls over different networks' parameters, such as the gradient clips
+    of frameworks that clip actor and critic separately: each label names the paths of modules on
+    the tracked object, and ``parameters`` the argument that holds the parameters of a call. A
+    call over every part present yields ``name`` (the total); one over only some of them yields
+    ``name/<label>`` (labels joined by ``_``); one over none of them, ``name``. A generator of
+    parameters is read into a list before the call, so that the call still gets all of them.
+
+    ``stamp`` (instead of a value) names the argument of a call with which the framework writes
+    out, at that step, the tags recorded since its previous such call (Stable-Baselines3's
+    ``Logger.dump(step)``): the tags a window recorded before it are emitted at that step, as the
+    framework logged them, and the rest at the window's own step (all at the window's step where
+    ``track(step=...)`` picks another axis than the framework's own).
     """
 
     target: str
@@ -198,6 +238,9 @@ class Hook:
     module: bool = False
     instance: str = ""
     classes: tuple[str, ...] = ()
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    parameters: str = "parameters"
+    stamp: str = ""
 
     DURING: ClassVar[tuple[str, ...]] = ("update", "tap")
 
@@ -205,8 +248,8 @@ class Hook:
         label = f"hook {self.name or self.tag or self.target!r}"
         if self.target.count(":") != 1:
             raise AdapterError(f"{label}: target {self.target!r} must look like 'path:method'")
-        if sum(map(bool, (self.name, self.tag, self.arguments))) != 1:
-            raise AdapterError(f"{label} needs exactly one of 'name', 'tag' or 'arguments'")
+        if sum(map(bool, (self.name, self.tag, self.arguments, self.stamp))) != 1:
+            raise AdapterError(f"{label} needs exactly one of 'name', 'tag', 'arguments' or 'stamp'")
         if self.arguments and self.value != "return":
             raise AdapterError(f"{label}: 'value' does not apply to 'arguments', which are read by name")
         if self.during not in self.DURING:
@@ -217,6 +260,8 @@ class Hook:
             raise AdapterError(f"{label}: 'instance' applies to module hooks; an attribute hook names its owner")
         if self.module and ("." in self.target.split(":")[1]) != bool(self.instance):
             raise AdapterError(f"{label}: a module hook on 'Class.method' needs 'instance'; one on a function has none")
+        if self.parts and not (self.name and self.module and not self.instance):
+            raise AdapterError(f"{label}: 'parts' applies to a module function hook with 'name'")
         if self.module and not self.instance and self.during != "update":
             raise AdapterError(f"{label}: a module function is shared by every tap, so only calls during an update "
                                "can be attributed to one; use during = 'update'")

@@ -6,6 +6,10 @@ in an order that reverses every other round, so drift on a shared machine falls 
 of a ratio. Afterwards, one more run per variant with training-thread wrappers times those
 wrappers; the timed runs are kept out of the ratios. Then, without skrl: the sink's throughput,
 ``import metrictap`` in fresh interpreters, and (on request) memory under a stalled sink.
+
+Imported where used, not at module level: ``metrictap.bench``, ``torch``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import datetime as dt
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import sys
@@ -27,16 +32,17 @@ DEFAULT_PAIRS = 5
 
 def add_arguments(parser: argparse.ArgumentParser, _command: str) -> None:
     """The bench's options."""
-    from metrictap.bench.variants import DEFAULT_VARIANTS, VARIANTS  # noqa: PLC0415
-    from metrictap.bench.workloads import WORKLOADS  # noqa: PLC0415
+    from metrictap.bench.variants import DEFAULT_VARIANTS, VARIANTS
+    from metrictap.bench.workloads import DEFAULT_WORKLOADS, WORKLOADS
 
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help=f"comma-separated, from: {', '.join(WORKLOADS)} (default: all)")
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                        help=f"comma-separated, from: {', '.join(WORKLOADS)} (default: {','.join(DEFAULT_WORKLOADS)}; "
+                             "isaac-<algorithm>-<envs> step that many torch-vectorised Cartpoles, whatever --num_envs)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, from: {', '.join(VARIANTS)} (untapped is always run)")
     parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="measured rounds, at least 5 for a report")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
-    parser.add_argument("--timesteps", type=int, help="per training (default: ppo 2000, sac 1000)")
+    parser.add_argument("--timesteps", type=int, help="per training (default: ppo 2000, sac 1000, isaac-* 64)")
     parser.add_argument("--num_envs", type=int, default=4)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N for the agent and its tensors")
     parser.add_argument("--threads", type=int, default=1,
@@ -66,8 +72,8 @@ def _names(text: str, known: dict[str, Any], option: str) -> list[str]:
 
 
 def _check(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    from metrictap.bench.variants import VARIANTS  # noqa: PLC0415
-    from metrictap.bench.workloads import WORKLOADS  # noqa: PLC0415
+    from metrictap.bench.variants import VARIANTS
+    from metrictap.bench.workloads import WORKLOADS
 
     workloads = _names(args.workloads, WORKLOADS, "--workloads")
     variants = ["untapped", *(name for name in _names(args.variants, VARIANTS, "--variants") if name != "untapped")]
@@ -81,7 +87,7 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     if args.write_interval != "auto" and not (args.write_interval.isdigit() and int(args.write_interval) > 0):
         raise UsageError(f"--write_interval {args.write_interval!r}: accepted: 'auto' or a positive integer")
     if args.device.startswith("cuda"):
-        import torch  # noqa: PLC0415
+        import torch
 
         if not torch.cuda.is_available():
             raise UsageError(f"--device {args.device}: torch sees no CUDA device here; accepted: cpu")
@@ -108,15 +114,13 @@ def _progress(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the bench; print the table (and write JSON where asked)."""
     workloads, variants = _check(args)
-    import logging  # noqa: PLC0415
+    import torch
 
-    import torch  # noqa: PLC0415
-
-    from metrictap.bench.footprint import delivery, import_time, stalled_rss_in_child  # noqa: PLC0415
-    from metrictap.bench.report import table  # noqa: PLC0415
-    from metrictap.bench.rounds import bench_workload  # noqa: PLC0415
-    from metrictap.bench.stopwatch import instrument_floor  # noqa: PLC0415
-    from metrictap.bench.variants import Store  # noqa: PLC0415
+    from metrictap.bench.footprint import delivery, import_time, stalled_rss_in_child
+    from metrictap.bench.report import table
+    from metrictap.bench.rounds import bench_workload
+    from metrictap.bench.stopwatch import instrument_floor
+    from metrictap.bench.variants import Store
 
     logging.getLogger("skrl").setLevel(logging.WARNING)
     if args.threads:

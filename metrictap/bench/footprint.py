@@ -5,6 +5,10 @@ Python allows: one transition and one update per iteration, with twenty tracked 
 update, which is what a tap sees from an off-policy agent updating every step. The memory
 check runs in a child process, so that its stalled emitter thread, and the backlog it holds,
 end with that process.
+
+Imported where used, not at module level: ``metrictap``, ``mlflow``; so that ``import metrictap``
+and ``metrictap --help`` stay light and never load a framework, MLflow or a part of metrictap that
+the call does not need.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class TimedSink(MlflowSink):
 
 def delivery(tracking_uri: str, run_id: str, updates: int) -> dict[str, float]:
     """Sink throughput: metrics/s inside the sink's calls, and end to end from the first update to the last point."""
-    from metrictap import track  # noqa: PLC0415
+    from metrictap import track
 
     agent, sink = SyntheticAgent(), TimedSink(run_id, tracking_uri)
     start = time.perf_counter()
@@ -96,13 +100,13 @@ def stalled_rss(updates: int, limit_mb: float, sink_kind: str = "mlflow") -> dic
     backlog goes to the spool on disk. ``callable``: a sink function that never returns, whose
     backlog has nowhere to go but memory (nothing is dropped).
     """
-    from metrictap import MlflowSink, track  # noqa: PLC0415
+    from metrictap import MlflowSink, track
 
     agent = SyntheticAgent()
     with socket.create_server(("127.0.0.1", 0)) as silent, tempfile.TemporaryDirectory() as spool:
         sink: Any = StalledSink()
         if sink_kind == "mlflow":
-            import mlflow  # noqa: F401, PLC0415 - loaded before the baseline: its import is not the backlog's memory
+            import mlflow  # noqa: F401 - loaded before the baseline: its import is not the backlog's memory
 
             sink = MlflowSink("stalled", f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=600.0)
         tap = track(agent, sink=sink, every="step", adapter=synthetic_adapter(), spool=spool, flush_timeout=0)

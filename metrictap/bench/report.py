@@ -28,18 +28,27 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "all": list(values)}
 
 
-def costs(stopwatch: Stopwatch) -> dict[str, Any]:
-    """Microseconds per update cycle and per wrapper call, p50 and p99."""
+def costs(stopwatch: Stopwatch, *, steps: int, num_envs: int) -> dict[str, Any]:
+    """Microseconds per update cycle and per wrapper call, p50 and p99; all of it per step of the run's *steps*.
+
+    ``per_step_us`` is everything the tap did on the training thread over the run, spread over
+    its steps (one step of all *num_envs* envs each); ``per_env_step_ns`` spreads it over every
+    env's step: how the tap's cost grows, or does not, with the work of one step.
+    """
     def summary(values: Sequence[float]) -> dict[str, float]:
         return {"p50": percentile(values, 0.5) * MICRO, "p99": percentile(values, 0.99) * MICRO,
                 "max": max(values) * MICRO, "calls": len(values)}
 
     result: dict[str, Any] = {"cycle": summary(stopwatch.cycles)} if stopwatch.cycles else {}
     result["calls"] = {kind: summary(values) for kind, values in sorted(stopwatch.calls.items())}
+    total = sum(sum(values) for values in stopwatch.calls.values())
+    result["per_step_us"] = total / steps * MICRO
+    result["per_env_step_ns"] = total / (steps * num_envs) * 1e9
     return result
 
 
-def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[str, Stopwatch]) -> dict[str, Any]:
+def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[str, Stopwatch], *, steps: int,
+              num_envs: int) -> dict[str, Any]:
     """Per variant: times, ratios to the untapped run of the same round, delivery, memory and costs.
 
     Where ``skrl-tracking`` ran, each observer's ratio to it too: the observers' share of the
@@ -67,8 +76,10 @@ def summarise(rounds: Sequence[dict[str, dict[str, float]]], stopwatches: dict[s
         if name not in (UNTAPPED, TRACKING) and TRACKING in rounds[0]:
             entry["over_tracking"] = spread([run["seconds"] / measured[TRACKING]["seconds"]
                                              for run, measured in zip(runs, rounds, strict=True)])
+            entry["cpu_over_tracking"] = spread([run["cpu_seconds"] / measured[TRACKING]["cpu_seconds"]
+                                                 for run, measured in zip(runs, rounds, strict=True)])
         if name in stopwatches:
-            entry["cost_us"] = costs(stopwatches[name])
+            entry["cost_us"] = costs(stopwatches[name], steps=steps, num_envs=num_envs)
         summary[name] = entry
     return summary
 
@@ -96,11 +107,17 @@ def table(report: dict[str, Any]) -> str:
                 f"{_number(cycle.get('p50'), 1):>19}{_number(cycle.get('p99'), 1):>9}"
                 f"{_number(entry.get('metrics_per_second')):>10}{entry['exit_seconds']:>7.2f}"
                 f"{entry['rss_growth_mb']:>9.1f}")
-        over = [f"{name} {entry['over_tracking']['median']:.3f}" for name, entry in results["variants"].items()
-                if "over_tracking" in entry]
+        over = [f"{name} {entry['over_tracking']['median']:.3f} (cpu {entry['cpu_over_tracking']['median']:.3f})"
+                for name, entry in results["variants"].items() if "over_tracking" in entry]
         if over:
             lines.append(f"ratio to {TRACKING} (median), what the observer adds to skrl's own tracking: "
                          + " · ".join(over))
+        per_step = [f"{name} {entry['cost_us']['per_step_us']:,.1f} µs per step = "
+                    f"{entry['cost_us']['per_env_step_ns']:,.1f} ns per env step"
+                    for name, entry in results["variants"].items() if "per_step_us" in entry.get("cost_us", {})]
+        if per_step:
+            lines.append(f"tap on the training thread, all its wrappers over the timed run, per step of "
+                         f"{results['num_envs']:,} envs: " + " · ".join(per_step))
     lines.append("")
     if "import" in report:
         found = report["import"]

@@ -41,7 +41,7 @@ def measure(workload: Workload, variant: Variant, args: argparse.Namespace, *, s
             stopwatch: Stopwatch | None = None) -> dict[str, float]:
     """Train *workload* once under *variant*; its times, memory growth, and what the variant delivered."""
     timesteps = args.timesteps or workload.timesteps
-    trial = Trial(workload, timesteps=timesteps, num_envs=args.num_envs, device=args.device,
+    trial = Trial(workload, timesteps=timesteps, num_envs=workload.envs(args.num_envs), device=args.device,
                   write_interval=write_interval(variant, workload, args.write_interval, timesteps),
                   directory=folder)
     children = children_cpu()
@@ -85,7 +85,8 @@ def bench_workload(name: str, variants: list[str], args: argparse.Namespace, *, 
             stopwatches[variant] = Stopwatch()
             measure(workload, VARIANTS[variant], args, store=store, folder=folder, stopwatch=stopwatches[variant])
             progress(f"{name} timed wrappers {variant}: {len(stopwatches[variant].cycles)} updates")
-    summary = summarise(rounds, stopwatches)
+    timesteps = args.timesteps or workload.timesteps
+    summary = summarise(rounds, stopwatches, steps=timesteps, num_envs=workload.envs(args.num_envs))
     updates = max((entry.get("updates", 0) for entry in summary.values()), default=0)
-    return {"title": workload.describe(args.timesteps or workload.timesteps, args.num_envs, args.device),
+    return {"title": workload.describe(timesteps, args.num_envs, args.device), "num_envs": workload.envs(args.num_envs),
             "updates": updates, "variants": summary}

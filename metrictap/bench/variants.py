@@ -5,6 +5,10 @@ is the integration metrictap replaces, written as it logged: after every update,
 training thread, the values skrl tracked are extracted and passed to ``mlflow.log_metrics``;
 ``tensorboard`` is skrl's own writer. Each context yields a dict that it fills, on leaving,
 with what the variant delivered.
+
+Imported where used, not at module level: ``mlflow``, ``metrictap``; so that ``import metrictap``
+and ``metrictap --help`` stay light and never load a framework, MLflow or a part of metrictap that
+the call does not need.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, redi
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metrictap import track
 from metrictap.adapting.names import sanitize
 from metrictap.bench.stopwatch import Stopwatch
-from metrictap.bench.workloads import update_method
 
 if TYPE_CHECKING:
     from metrictap.sinks import Sink
@@ -43,7 +47,7 @@ class Store:
     """The MLflow store every run of one bench logs into: one experiment, one MLflow run per training."""
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
-        from mlflow import MlflowClient  # noqa: PLC0415 - only the bench and MLflow users pay mlflow's import
+        from mlflow import MlflowClient
 
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
@@ -70,9 +74,9 @@ class SeedLogger:
     probes and one ``mlflow.log_metrics`` per update, all on the training thread.
     """
 
-    def __init__(self, agent: Any, mlflow: Any, *, synchronous: bool, stopwatch: Stopwatch | None) -> None:
-        self.agent, self.mlflow, self.synchronous = agent, mlflow, synchronous
-        self.method = update_method(agent)
+    def __init__(self, agent: Any, mlflow: Any, *, method: str, synchronous: bool,
+                 stopwatch: Stopwatch | None) -> None:
+        self.agent, self.mlflow, self.synchronous, self.method = agent, mlflow, synchronous, method
         self.original = getattr(agent, self.method)
         self.logged = self.calls = self.errors = 0
         self._seen: dict[str, int] = {}
@@ -163,7 +167,7 @@ def unreachable_server() -> str:
 def _tapped(every: str, *, sink_kind: str = "store", delivery: str = "thread") -> Around:
     @contextmanager
     def around(agent: Any, store: Store, stopwatch: Stopwatch | None) -> Iterator[Result]:
-        from metrictap import MlflowSink, track  # noqa: PLC0415
+        from metrictap import MlflowSink
 
         result: Result = {}
         run_id = store.create_run(f"metrictap every={every}")
@@ -192,12 +196,13 @@ def _tapped(every: str, *, sink_kind: str = "store", delivery: str = "thread") -
 def _seed(*, synchronous: bool) -> Around:
     @contextmanager
     def around(agent: Any, store: Store, stopwatch: Stopwatch | None) -> Iterator[Result]:
-        import mlflow  # noqa: PLC0415
+        import mlflow
 
         result: Result = {}
         mlflow.set_tracking_uri(store.tracking_uri)
         mlflow.start_run(run_id=store.create_run("seed-style"))
-        logger = SeedLogger(agent, mlflow, synchronous=synchronous, stopwatch=stopwatch)
+        method = track(agent, sink=Discard()).update_method.__name__  # the one skrl's trainer calls on this line
+        logger = SeedLogger(agent, mlflow, method=method, synchronous=synchronous, stopwatch=stopwatch)
         setattr(agent, logger.method, logger)
         try:
             yield result

@@ -4,25 +4,36 @@ Isaac Lab 2.x must start its simulation app before anything of Isaac Lab is impo
 ships its own skrl train entry point, renamed ``Isaac-Cartpole-v0`` to ``Isaac-Cartpole`` and
 dropped ``--headless``. Without Isaac Lab, gymnasium vector envs train with the presets of
 :mod:`metrictap.cli.presets`. Every heavy import happens inside these functions.
+
+Imported where used, not at module level: ``yaml``, ``gymnasium``, ``numpy``, ``skrl``,
+``metrictap.cli``, ``isaaclab``, ``isaaclab_tasks``, ``isaaclab_rl``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import datetime as dt
 import difflib
 import importlib.metadata
 import importlib.util
 import os
 import re
+import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from metrictap.errors import UsageError
+from metrictap.tap.patching import Patches
 
 DEFAULT_TIMESTEPS = 5000
 GYMNASIUM_TASKS = "Pendulum-v1, CartPole-v1, or a MuJoCo task such as InvertedPendulum-v5 (with mujoco installed)"
 _VERSIONED = re.compile(r"^(Isaac-.+)-v\d+$")
+_UNFETCHED = re.compile(r"Unable to (?:find|resolve) the file: (\S+)")
 
 
 @dataclass
@@ -70,8 +81,16 @@ def isaaclab3_task(task: str) -> str:
     return match[1] if match else task
 
 
+CHECKPOINT_SELECTORS = ("latest", "best")  # what Isaac Lab 3 resolves itself, in the task's log folder
+
+
 def isaaclab3_argv(args: Any) -> list[str]:
-    """The argument list of Isaac Lab 3.x's skrl train entry point for these CLI arguments."""
+    """The argument list of Isaac Lab 3.x's skrl train entry point for these CLI arguments.
+
+    Isaac Lab 3 has no ``--timesteps``: it becomes the Hydra override ``agent.trainer.timesteps``,
+    which Isaac Lab applies to the agent config before ``--max_iterations`` would. Its own flags
+    (``--agent``, ``--video``, Hydra overrides) pass through as typed; ``--headless`` is gone in 3.x.
+    """
     argv = ["--rl_library", "skrl", "--task", isaaclab3_task(args.task)]
     for flag in ("num_envs", "seed", "max_iterations", "device", "checkpoint", "algorithm"):
         value = getattr(args, flag, None)
@@ -79,7 +98,8 @@ def isaaclab3_argv(args: Any) -> list[str]:
             argv += [f"--{flag}", str(value)]
     if getattr(args, "distributed", False):
         argv.append("--distributed")
-    return argv + [item for item in args.extra if item != "--headless"]
+    overrides = [] if getattr(args, "timesteps", None) is None else [f"agent.trainer.timesteps={args.timesteps}"]
+    return argv + [item for item in args.extra if item != "--headless"] + overrides
 
 
 def run_name(algorithm: str) -> str:
@@ -90,7 +110,7 @@ def run_name(algorithm: str) -> str:
 def load_agent_config(path: str) -> dict[str, Any]:
     """An skrl Runner config from YAML (Isaac Lab's ``skrl_ppo_cfg.yaml`` layout), with errors that name the file."""
     try:
-        import yaml  # noqa: PLC0415
+        import yaml
     except ImportError:
         raise UsageError("--agent_cfg needs PyYAML: pip install pyyaml") from None
     try:
@@ -108,12 +128,12 @@ def load_agent_config(path: str) -> dict[str, Any]:
 
 def gymnasium_training(args: Any, skrl_major: int) -> Training:
     """Vector envs of a gymnasium task, wrapped for skrl, with a preset or the given agent config."""
-    import gymnasium as gym  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    from skrl.envs.wrappers.torch import wrap_env  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+    import gymnasium as gym
+    import numpy as np
+    from skrl.envs.wrappers.torch import wrap_env
+    from skrl.utils.runner.torch import Runner
 
-    from metrictap.cli.presets import runner_config  # noqa: PLC0415
+    from metrictap.cli.presets import runner_config
 
     if args.task not in gym.registry:
         close = difflib.get_close_matches(args.task, list(gym.registry), n=3)
@@ -175,17 +195,15 @@ def apply_overrides(config: dict[str, Any], args: Any, *, default_directory: str
 
 def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac Sim and a GPU
     """Isaac Lab 2.x's own skrl train path: the app starts first, then Isaac Lab is imported."""
-    import argparse  # noqa: PLC0415
-
-    from isaaclab.app import AppLauncher  # noqa: PLC0415
+    from isaaclab.app import AppLauncher
 
     launcher = AppLauncher(argparse.Namespace(headless=args.headless, device=args.device or "cuda:0",
                                               enable_cameras=False, livestream=-1, experience="", kit_args=""))
-    import gymnasium as gym  # noqa: PLC0415
-    import isaaclab_tasks  # noqa: F401, PLC0415 - registers the Isaac-* tasks
-    from isaaclab_rl.skrl import SkrlVecEnvWrapper  # noqa: PLC0415
-    from isaaclab_tasks.utils import load_cfg_from_registry, parse_env_cfg  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+    import gymnasium as gym
+    import isaaclab_tasks  # noqa: F401 - registers the Isaac-* tasks
+    from isaaclab_rl.skrl import SkrlVecEnvWrapper
+    from isaaclab_tasks.utils import load_cfg_from_registry, parse_env_cfg
+    from skrl.utils.runner.torch import Runner
 
     entry_point = "skrl_cfg_entry_point" if args.algorithm.upper() == "PPO" else \
         f"skrl_{args.algorithm.lower()}_cfg_entry_point"
@@ -201,22 +219,62 @@ def isaaclab2_training(args: Any) -> Training:  # pragma: no cover - needs Isaac
     return Training(Runner(env, config), config, "isaaclab-2", args.task, close)
 
 
-def isaaclab3_run(args: Any, run: Callable[[Training], int]) -> int:  # pragma: no cover - needs Isaac Lab 3
-    """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*."""
-    import wrapt  # noqa: PLC0415
-    from isaaclab_rl.entrypoints.dispatch import run_train_cli  # noqa: PLC0415
-    from skrl.utils.runner.torch import Runner  # noqa: PLC0415
+def isaaclab3_run(args: Any, run: Callable[[Training, contextlib.ExitStack], int]) -> int:
+    """Isaac Lab 3.x builds its Runner inside its own train entry point: hand whatever Runner it runs to *run*.
+
+    ``--agent_cfg FILE`` replaces the agent config that Isaac Lab resolves from its task registry.
+    An asset Isaac Lab cannot fetch ends the command with one line that says which, and how to
+    point Isaac Lab at local assets; the run folder it had made for the failed run is removed.
+    """
+    from isaaclab_rl.entrypoints.backends import train_skrl
+    from isaaclab_rl.entrypoints.dispatch import run_train_cli
+    from skrl.utils.runner.torch import Runner
 
     codes: list[int] = []
+
+    ending = contextlib.ExitStack()  # the run ends once Isaac Lab has written its final checkpoint
 
     def tapped(wrapped: Any, instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         training = Training(instance, instance._cfg, "isaaclab-3", isaaclab3_task(args.task),  # noqa: SLF001
                             start=lambda _mode: wrapped(*call_args, **kwargs))
-        codes.append(run(training))
+        codes.append(run(training, ending))
 
-    handle = wrapt.wrap_function_wrapper(Runner, "run", tapped)
+    def agent_config(wrapped: Any, _instance: Any, call_args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        env_cfg, _registered = wrapped(*call_args, **kwargs)  # its agent.* overrides went into the registry's
+        config = load_agent_config(args.agent_cfg)
+        if args.timesteps is not None:
+            config.setdefault("trainer", {})["timesteps"] = args.timesteps
+        return env_cfg, config
+
+    patches = Patches()
+    patches.method(Runner, "run", tapped)
+    if args.agent_cfg:
+        patches.method(train_skrl, "resolve_task_config", agent_config)
+    before = _run_folders()
     try:
         run_train_cli(isaaclab3_argv(args))
+    except FileNotFoundError as error:
+        url = _UNFETCHED.search(str(error))
+        if url is None:
+            raise
+        for folder in _run_folders() - before:
+            if not os.path.isdir(os.path.join(folder, "checkpoints")):
+                shutil.rmtree(folder, ignore_errors=True)
+        print(f"metrictap train: Isaac Lab could not fetch the asset {url[1]}; point it at local assets with "  # noqa: T201
+              "ISAACSIM_ASSET_ROOT=<a folder with the same layout>, or replace that asset with a Hydra override "
+              "(e.g. env.scene.robot.spawn.usd_path=<local .usd>)", file=sys.stderr)
+        return 1
     finally:
-        wrapt.unwrap_object(Runner, "run", handle, missing_ok=True)
+        patches.undo()
+        ending.close()
     return codes[-1] if codes else 1
+
+
+def _run_folders() -> set[str]:
+    """The run folders under ``logs/skrl/<experiment>/`` now (Isaac Lab's layout)."""
+    root = os.path.join("logs", "skrl")
+    if not os.path.isdir(root):
+        return set()
+    return {os.path.join(root, experiment, run) for experiment in os.listdir(root)
+            if os.path.isdir(os.path.join(root, experiment))
+            for run in os.listdir(os.path.join(root, experiment))}

@@ -29,14 +29,17 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="metrictap", description="Canonical RL training metrics into MLflow.")
+    # No abbreviations: `--agent X`, an Isaac Lab 3 flag passed through, must not be taken for `--agent_cfg X`.
+    parser = argparse.ArgumentParser(prog="metrictap", description="Canonical RL training metrics into MLflow.",
+                                     allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, summary) in COMMANDS.items():
-        command = commands.add_parser(name, help=summary, description=summary)
+        command = commands.add_parser(name, help=summary, description=summary, allow_abbrev=False)
         command.set_defaults(module=module_name)
         importlib.import_module(module_name).add_arguments(command, name)
-    args, extra = parser.parse_known_args(argv)
-    args.extra = extra
+    typed = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(typed)
+    args.extra, args.typed = extra, typed  # as typed: a framework may rewrite sys.argv while the command runs
     try:
         return int(importlib.import_module(args.module).run(args))
     except UsageError as error:

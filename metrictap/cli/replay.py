@@ -5,6 +5,10 @@ its process died. Replay sends the points after the spool's delivered mark, in o
 same requests a tap makes, and moves the mark after each request, so that replaying twice, or
 again after an interrupted replay, never sends a point twice. Credentials are never stored in a
 spool: they come from the environment (``MLFLOW_TRACKING_TOKEN``, ...) or ``--tracking_uri``.
+
+Imported where used, not at module level: ``metrictap.delivery``, ``metrictap.errors``,
+``metrictap.sinks``, ``mlflow``, ``os``; so that ``import metrictap`` and ``metrictap --help`` stay light
+and never load a framework, MLflow or a part of metrictap that the call does not need.
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay each spool in turn; exit status 1 if any points remain undelivered."""
-    from metrictap.delivery.courier import SpoolCourier  # noqa: PLC0415 - the command line starts without mlflow
-    from metrictap.delivery.spool import Spool  # noqa: PLC0415
-    from metrictap.errors import SpoolError  # noqa: PLC0415
-    from metrictap.sinks import MlflowSink  # noqa: PLC0415
+    from metrictap.delivery.courier import SpoolCourier
+    from metrictap.delivery.spool import Spool
+    from metrictap.errors import SpoolError
+    from metrictap.sinks import MlflowSink
 
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout}; accepted: a number of seconds > 0")
@@ -82,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _end_run(spool: Spool, tracking_uri: str, end: tuple[str, int] | None) -> None:
     """Set the end status the spool records; end KILLED a run metrictap started whose process died before ending it."""
-    import os  # noqa: PLC0415
+    import os
 
-    from metrictap.sinks.mlflow import RunRequests  # noqa: PLC0415
+    from metrictap.sinks.mlflow import RunRequests
 
     if end is None:
         if not spool.owned:

@@ -4,10 +4,15 @@ What the integration this project replaces got wrong is the point of this module
 FINISHED after a crash, checkpoints uploaded only at the very end (so a crash lost them all),
 credentials logged with the tracking URI, and a run resumed from a job scheduler ended by the
 script that merely joined it.
+
+Imported where used, not at module level: ``mlflow``, ``yaml``, ``metrictap.tap``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -18,7 +23,6 @@ from typing import Any
 
 from metrictap.adapting.names import sanitize
 from metrictap.credentials import scrub, scrub_text
-from metrictap.tap.run_owner import RunOwner
 
 MAX_PARAM_KEY, MAX_PARAM_VALUE = 250, 6000  # MLflow's limits
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
@@ -64,7 +68,7 @@ def _quick_requests() -> Iterator[None]:
 
 def check_store(tracking_uri: str) -> None:
     """Raise ConnectionError with a one-line reason when the tracking store cannot be used."""
-    from mlflow import MlflowClient  # noqa: PLC0415
+    from mlflow import MlflowClient
 
     try:
         with _quick_requests():
@@ -113,7 +117,7 @@ class Uploader:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        from mlflow import MlflowClient  # noqa: PLC0415
+        from mlflow import MlflowClient
 
         client = MlflowClient(self._uri)
         while (item := self._queue.get()) is not None:
@@ -142,13 +146,15 @@ class RunSession:
         self.run_id = ""
         self.uploader: Uploader | None = None
         self._client: Any = None
+        from metrictap.tap.run_owner import RunOwner
+
         self._owner = RunOwner()  # owns the run it creates; a joined run has no owner here
 
     def start(self, params: Mapping[str, str], tags: Mapping[str, str]) -> str:
         """Open the run, record *params* and *tags*, and start the artifact uploader; returns the run id."""
-        from mlflow import MlflowClient  # noqa: PLC0415
-        from mlflow.entities import Param, RunTag  # noqa: PLC0415
-        from mlflow.tracking.context.registry import resolve_tags  # noqa: PLC0415
+        from mlflow import MlflowClient
+        from mlflow.entities import Param, RunTag
+        from mlflow.tracking.context.registry import resolve_tags
 
         self._client = client = MlflowClient(self.tracking_uri)
         if self.joined:
@@ -168,12 +174,10 @@ class RunSession:
 
     def save_config(self, config: Mapping[str, Any], folder: str) -> None:
         """Write the agent config into *folder*/params (where Isaac Lab puts it) and upload it."""
-        import json  # noqa: PLC0415
-
         folder = os.path.join(folder, "params")
         os.makedirs(folder, exist_ok=True)
         try:
-            import yaml  # noqa: PLC0415
+            import yaml
 
             path, text = os.path.join(folder, "agent.yaml"), yaml.safe_dump(dict(config), sort_keys=False)
         except (ImportError, ValueError, TypeError):  # no PyYAML, or objects it cannot represent
@@ -209,7 +213,7 @@ class RunSession:
 @contextmanager
 def uploading_checkpoints(agent: Any, session: RunSession) -> Iterator[None]:
     """Upload each checkpoint as skrl writes it, so a crash keeps every checkpoint saved so far."""
-    from metrictap.tap.patching import Patches  # noqa: PLC0415
+    from metrictap.tap.patching import Patches
 
     directory = os.path.join(str(getattr(agent, "experiment_dir", "")), "checkpoints")
     patches = Patches()

@@ -3,6 +3,11 @@
 The flags are the ones Isaac Lab users already type (``--task``, ``--num_envs``, ``--headless``,
 ``--max_iterations``…). Everything a user can get wrong is checked before anything is written to
 the tracking store, so a mistake never leaves a half-made run behind.
+
+Imported where used, not at module level: ``skrl``, ``metrictap``, ``metrictap.adapting``,
+``metrictap.testing``, ``gymnasium``, ``importlib``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from metrictap.cli.backends import (
+    CHECKPOINT_SELECTORS,
     Training,
     choose_backend,
     gymnasium_training,
@@ -84,8 +90,9 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
             raise UsageError(f"--{flag} {value}: must be at least 1")
     if args.device is not None:
         _check_device(args.device)
-    if args.checkpoint and not os.path.isfile(args.checkpoint):
-        raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
+    if args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not os.path.isfile(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), or "
+                         f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
     if getattr(args, "episodes", 1) < 1:
         raise UsageError(f"--episodes {args.episodes}: must be at least 1")
     return every, only
@@ -93,7 +100,7 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
 
 def _check_device(device: str) -> None:
     """A device torch cannot parse, or one this machine lacks, fails before anything is built."""
-    import torch  # noqa: PLC0415
+    import torch
 
     try:
         parsed = torch.device(device)
@@ -128,8 +135,12 @@ def run(args: argparse.Namespace) -> int:
     primary = current_rank() == 0
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
-        return isaaclab3_run(args, lambda training: _run(training, args, every, only, uri=uri, primary=primary))
-    import skrl  # noqa: PLC0415
+        return isaaclab3_run(args, lambda training, ending: _run(training, args, every, only, uri=uri,
+                                                                 primary=primary, ending=ending))
+    if args.checkpoint in CHECKPOINT_SELECTORS:
+        raise UsageError(f"--checkpoint {args.checkpoint} is resolved by Isaac Lab 3, not installed here; "
+                         "accepted: a checkpoint file (.pt)")
+    import skrl
 
     if backend == "gymnasium":
         args.num_envs = args.num_envs or 4
@@ -143,16 +154,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str] | None, *, uri: str,
-         primary: bool) -> int:
-    from metrictap import MlflowSink, track  # noqa: PLC0415
-    from metrictap.adapting.adapter import find_adapter  # noqa: PLC0415
-    from metrictap.adapting.selection import Selection  # noqa: PLC0415
-    from metrictap.testing import MemorySink  # noqa: PLC0415
+         primary: bool, ending: contextlib.ExitStack | None = None) -> int:
+    """Train under the tap inside an MLflow run; the run ends here, or when *ending* closes.
+
+    Isaac Lab 3 writes its final checkpoint after the Runner returns: its backend passes an
+    *ending* that it closes afterwards, so that checkpoint is uploaded before the run ends.
+    """
+    from metrictap import MlflowSink, track
+    from metrictap.adapting.adapter import find_adapter
+    from metrictap.adapting.selection import Selection
+    from metrictap.testing import MemorySink
 
     agent = training.runner.agent
     evaluating = args.command == "eval"
     mode, prefix = ("eval", "eval/") if evaluating else ("train", "")
-    if args.checkpoint:
+    if args.checkpoint and training.backend != "isaaclab-3":  # Isaac Lab 3 loads (and resolves) it itself
         agent.load(args.checkpoint)
     if evaluating:
         _fit_episodes(training, args)
@@ -169,26 +185,36 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
                          getattr(args, "run_id", None))
-    session.start(_params(training, args, every), _tags(training))
+    session.start(_params(training, args, every), _tags(training, args))
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()
-    status, code = "FAILED", 1
+    outcome = {"status": "FAILED"}
+    later = ending if ending is not None else contextlib.ExitStack()
+    later.callback(_end, session, outcome, last, prefix, str(getattr(agent, "experiment_dir", ".")))
+    code = 1
     try:
-        with _sigterm_as_interrupt(), uploading_checkpoints(agent, session), track(
-                agent, sink=[MlflowSink(session.run_id, uri), last], every=every, only=only, prefix=prefix,
-                delivery=args.delivery):
+        later.enter_context(uploading_checkpoints(agent, session))
+        with _sigterm_as_interrupt(), track(agent, sink=[MlflowSink(session.run_id, uri), last], every=every,
+                                            only=only, prefix=prefix, delivery=args.delivery):
             training.run(mode)
-        status, code = "FINISHED", 0
+        outcome["status"], code = "FINISHED", 0
     except KeyboardInterrupt:
-        status, code = "KILLED", 130
+        outcome["status"], code = "KILLED", 130
     except Exception:  # noqa: BLE001 - printed, and the run is marked FAILED
         traceback.print_exc()
     finally:
-        for problem in session.end(status, spool_folder=str(getattr(agent, "experiment_dir", "."))):
-            print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
-    print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
+        if ending is None:
+            later.close()
     return code
+
+
+def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str, folder: str) -> None:
+    """Finish the uploads, set the run's status (waiting in a spool in *folder* if need be), and say how it ended."""
+    status = outcome["status"]
+    for problem in session.end(status, spool_folder=folder):
+        print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
+    print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
 
 
 def _summary(last: Any, prefix: str) -> str:
@@ -198,7 +224,7 @@ def _summary(last: Any, prefix: str) -> str:
 
 def _fit_episodes(training: Training, args: argparse.Namespace) -> None:
     """Enough evaluation timesteps for every env to finish ``--episodes`` / num_envs full-length episodes."""
-    import gymnasium as gym  # noqa: PLC0415
+    import gymnasium as gym
 
     if args.timesteps is not None:
         return
@@ -214,7 +240,7 @@ def _fit_episodes(training: Training, args: argparse.Namespace) -> None:
 
 
 def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+    from importlib.metadata import PackageNotFoundError, version
 
     params = flatten(training.config)
     params.update({"task": training.task, "num_envs": str(args.num_envs), "algorithm": args.algorithm,
@@ -225,8 +251,6 @@ def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[st
     return params
 
 
-def _tags(training: Training) -> dict[str, str]:
+def _tags(training: Training, args: argparse.Namespace) -> dict[str, str]:
     return {"task": training.task, "backend": training.backend, "host": socket.gethostname(),
-            "metrictap.command": scrub_text(" ".join(["metrictap", *sys.argv[1:]]))}
-
-
+            "metrictap.command": scrub_text(" ".join(["metrictap", *args.typed]))}

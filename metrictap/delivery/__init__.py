@@ -15,7 +15,6 @@ from typing import Any
 
 from metrictap.delivery.courier import Courier, SpoolCourier
 from metrictap.delivery.memory import MemoryCourier
-from metrictap.delivery.process import ProcessCourier
 from metrictap.delivery.spool import Spool
 from metrictap.sinks.mlflow import MlflowSink
 
@@ -48,7 +47,9 @@ def _courier_for(sink: Any, spool: str | None, on_error: Callable[[str, BaseExce
         raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
                       "pass spool=<a writable directory>, or spool=False to keep points in memory only") from exc
     try:
-        if process:
+        if process:  # imported here: `python -m metrictap.delivery.process` must not find itself imported
+            from metrictap.delivery.process import ProcessCourier
+
             return ProcessCourier(sink, file, on_error=on_error)
         return SpoolCourier(sink, file, on_error=on_error)
     except BaseException:

@@ -13,6 +13,10 @@ them visible at most every flush interval (:meth:`Courier.flush`); it never wait
 * With ``track(..., delivery="process")`` a :class:`~metrictap.delivery.process.ProcessCourier` writes the
   spool the same way and a child process runs a :class:`SpoolCourier` over it: see :mod:`metrictap.delivery.process`.
 * A :class:`~metrictap.delivery.memory.MemoryCourier` serves every other sink: see :mod:`metrictap.delivery.memory`.
+
+Imported where used, not at module level: ``logging``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -233,7 +237,7 @@ class SpoolCourier(Courier):
         except OSError as exc:
             self._memory = deque()
             self._hold(self._spool.unwritten())
-            import logging  # noqa: PLC0415
+            import logging
 
             logging.getLogger("metrictap").warning(
                 "metrictap: cannot write the spool %s (%s); delivery goes on from memory (at most %d points wait "

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from metrictap.delivery.courier import RunEnd, SpoolCourier, remaining
 from metrictap.delivery.spool import Spool
-from metrictap.sinks.mlflow import MlflowSink
+from metrictap.sinks.mlflow import MlflowSink, RunRequests
 from metrictap.sinks.protocol import Point
 
 ORPHAN_SECONDS = 30.0
@@ -81,6 +81,8 @@ class ProcessCourier(SpoolCourier):
             self._child.kill()
         self.thread.join(STOP_SECONDS)
         with self._lock:
+            if self.completed:  # the child finished while it was told to stop: its spool is already closed
+                return True
             self._stopped = True
             self._leave(run_end)
         return False
@@ -181,8 +183,6 @@ def _end_orphaned_run(sink: MlflowSink) -> None:
     The spool that said the run was never ended is gone now that it is delivered, so no replay
     could do it later. If the server does not take the status, the run stays RUNNING.
     """
-    from metrictap.sinks.mlflow import RunRequests  # noqa: PLC0415
-
     with contextlib.suppress(Exception):
         RunRequests(sink.resolved_uri()).end(sink.run_id, "KILLED")
 

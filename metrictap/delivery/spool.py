@@ -6,6 +6,10 @@ that number is padded to a fixed width, so marking progress rewrites it in place
 ``pwrite`` and the line stays valid JSON. Every further line is one point ``[name, value, step,
 timestamp_ms]``, except an optional last object that records how the run should end. Lines are
 appended whole; a line cut short by a crash is ignored, so the file is always readable.
+
+Imported where used, not at module level: ``fcntl``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -219,7 +223,7 @@ class Spool:
     def lock(self) -> None:
         """Claim the spool for this process's delivery; a :class:`SpoolError` if another process holds it."""
         try:
-            import fcntl  # noqa: PLC0415 - POSIX only; elsewhere a spool is not locked
+            import fcntl
         except ImportError:  # pragma: no cover - Windows
             return
         try:

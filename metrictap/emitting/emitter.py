@@ -6,6 +6,10 @@ network, so the queue never backs up behind a slow server: delivery belongs to t
 (:mod:`metrictap.delivery.courier`). Each closed window goes to every courier at once (for an MLflow
 sink, into its spool's write buffer); at most every ``interval`` seconds the buffers are written
 out and the couriers woken, which bounds what a crash can lose to one interval.
+
+Imported where used, not at module level: ``numpy``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -137,11 +141,13 @@ class Emitter:
                 self._steps.append((rewards, dones, _flags(message.successes, rewards)))
             elif isinstance(message, Close):
                 self._account(message.rows)
-                values = self._values(message)
-                if values:
+                points = [] if message.stamped is None else [(message.stamped[0], self._stamped(message.stamped[1]))]
+                points.append((message.step, self._values(message)))
+                points = [(step, values) for step, values in points if values]
+                for step, values in points:
                     for courier in self.couriers:
-                        courier.put((message.step, message.timestamp_ms, values))
-                    return True
+                        courier.put((step, message.timestamp_ms, values))
+                return bool(points)
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
         return False
@@ -171,14 +177,32 @@ class Emitter:
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop the other sinks
             self._on_error("spool", exc)
 
-    def _values(self, close: Close) -> dict[str, float]:
-        window = Window(self._depth)
-        for tag, items in close.slices:
+    def _routed(self, window: Window, slices: list[tuple[str, list[Any]]]) -> None:
+        """Add each tag's values to *window* under its route, counting those the adapter drops."""
+        for tag, items in slices:
             route = self._router.route(tag)
             if isinstance(route, str):
                 window.dropped[route] += 1
             else:
                 window.add(route, items)
+
+    def _counted(self, window: Window, values: dict[str, float]) -> dict[str, float]:
+        """Count *values* and what *window* dropped as collected; the values the selection lets through."""
+        if window.dropped:
+            self.dropped.update(window.dropped)
+            self.collected += sum(window.dropped.values())
+        self.collected += len(values)
+        return self._selected(values)
+
+    def _stamped(self, slices: list[tuple[str, list[Any]]]) -> dict[str, float]:
+        """The values of tags the framework wrote out at a step of its own during the window."""
+        window = Window(self._depth)
+        self._routed(window, slices)
+        return self._counted(window, window.values())
+
+    def _values(self, close: Close) -> dict[str, float]:
+        window = Window(self._depth)
+        self._routed(window, close.slices)
         for name, items in close.hooks.items():
             route = self._hook_routes.get(name) or self._hook_routes.setdefault(name, Route(name))
             window.add(route, items)
@@ -193,11 +217,7 @@ class Emitter:
                     window.dropped["invalid"] += 1
                 else:
                     values[name] = number
-        if window.dropped:
-            self.dropped.update(window.dropped)
-            self.collected += sum(window.dropped.values())
-        self.collected += len(values)
-        return self._selected(values)
+        return self._counted(window, values)
 
     def _selected(self, values: dict[str, float]) -> dict[str, float]:
         """The *values* that ``only=`` lets through, named with the prefix; the others are counted as filtered."""
@@ -224,7 +244,7 @@ def _flags(successes: list[Any] | None, rewards: Any) -> Any:
     """The chunk's success flags shaped like its *rewards*; None when there are none, or they do not fit the envs."""
     if successes is None:
         return None
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     try:
         flags = to_numpy([np.full(rewards.shape[1], np.nan) if item is None else item for item in successes])

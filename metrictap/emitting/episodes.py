@@ -9,6 +9,10 @@ A reward that is not finite (NaN, ±inf) is counted and left out of ``cumulative
 ``mean_rewards``, so one bad step does not poison them for the rest of the run; the episode it
 falls in has no finite return, so it is counted as a non-finite episode and left out of every
 episode mean. The next episode of that env starts clean.
+
+Imported where used, not at module level: ``numpy``, ``torch``; so that ``import metrictap`` and
+``metrictap --help`` stay light and never load a framework, MLflow or a part of metrictap that the
+call does not need.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ STEPWISE = 8
 
 def to_numpy(rows: list[Any]) -> Any:
     """Stack per-step rows (tensors on any device, or arrays) into one host float64 array of shape (steps, envs)."""
-    import numpy as np  # noqa: PLC0415 - numpy stays out of `import metrictap`
+    import numpy as np
 
     if hasattr(rows[0], "detach"):
-        import torch  # noqa: PLC0415 - only reached when the rows are tensors
+        import torch
 
         return torch.stack(rows).detach().to("cpu", torch.float64).reshape(len(rows), -1).numpy()
     return np.stack([np.asarray(row, dtype=np.float64) for row in rows]).reshape(len(rows), -1)
@@ -53,7 +57,7 @@ class Episodes:
         Short chunks (a window per update closes after one step) are replayed step by step: a
         vectorised pass costs some fifteen numpy calls whatever T is, a step about five.
         """
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         steps, envs = rewards.shape
         if self._return is None or self._return.shape[0] != envs:
@@ -86,7 +90,7 @@ class Episodes:
         return float(rewards.sum())
 
     def _vectorised(self, rewards: Any, done: Any, successes: Any) -> float:
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         steps, envs = rewards.shape
         running = np.cumsum(rewards, axis=0)
@@ -106,7 +110,7 @@ class Episodes:
 
     def _finish(self, returns: Any, lengths: Any, flags: Any) -> None:
         """Record finished episodes (in step, then env order) and their success flags where known."""
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         finished = list(zip(returns.tolist(), lengths.tolist(), strict=True))
         if not np.isfinite(returns).all():

@@ -5,6 +5,10 @@ as the data allows: tensors are copied on their own device with tensor methods (
 microsecond of dispatch each, and no ``import`` per call), keep their shape, and are
 flattened and brought to the host by the emitter thread. Nothing here reads a tensor's value,
 so a CUDA device is never synchronised by the training thread.
+
+Imported where used, not at module level: ``numpy``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -28,16 +32,18 @@ class Close:
     """The end of one window: its step, time, tag slices, hook values, probed values and the tap's own measures.
 
     *rows* is how many recorded steps, of those :class:`Rows` carried, belong to this window:
-    the next *rows* after those of the windows before it.
+    the next *rows* after those of the windows before it. *stamped*: a step and the tag slices that
+    the framework itself wrote out at that step during the window, emitted there rather than at *step*.
     """
 
-    __slots__ = ("fallback", "hooks", "measured", "rows", "slices", "step", "timestamp_ms")
+    __slots__ = ("fallback", "hooks", "measured", "rows", "slices", "stamped", "step", "timestamp_ms")
 
     def __init__(self, *, step: int, timestamp_ms: int, slices: list[tuple[str, list[Any]]],
                  measured: dict[str, float], hooks: dict[str, list[Any]], fallback: dict[str, object],
-                 rows: int) -> None:
+                 rows: int, stamped: tuple[int, list[tuple[str, list[Any]]]] | None = None) -> None:
         self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
         self.measured, self.hooks, self.fallback, self.rows = measured, hooks, fallback, rows
+        self.stamped = stamped
 
 
 def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any, Any]:
@@ -54,7 +60,7 @@ def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any, A
         copy = rewards.detach().clone() if rewards.requires_grad else rewards.clone()
         ended = terminated.clone()
         return copy if copy.dim() else copy.reshape(1), ended, ended if truncated is terminated else truncated.clone()
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     return (np.array(rewards, dtype=np.float64).reshape(-1), np.array(terminated, dtype=bool).reshape(-1),
             np.array(truncated, dtype=bool).reshape(-1))
@@ -77,7 +83,7 @@ def copy_flags(flags: Any, mask: Any) -> Any:
         if not hasattr(mask, "detach"):
             mask = values.new_tensor(mask)
         return values.where(mask.reshape(-1).bool(), math.nan)
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     values = np.asarray(flags, dtype=np.float64).reshape(-1)
     return values if mask is None else np.where(np.asarray(mask).reshape(-1), values, np.nan)

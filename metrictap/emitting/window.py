@@ -5,6 +5,10 @@ framework appended to. Scalars reduce as skrl's own writer does (mean, or min/ma
 route; ``last`` for values that are rolling means already); tensors and arrays become
 ``name/mean``, ``name/std``, ``name/min``, ``name/max``; nested mappings flatten with ``/``
 down to a set depth.
+
+Imported where used, not at module level: ``numpy``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ class Window:
 
 def _as_array(value: object) -> Any:
     """A float64 numpy array for a number, tensor or array-like, or None when it is not numeric."""
-    import numpy as np  # noqa: PLC0415 - numpy stays out of `import metrictap`
+    import numpy as np
 
     if hasattr(value, "detach"):
         value = value.detach().cpu()

@@ -5,11 +5,18 @@ helper it sends through (so that MLflow's process-wide retries never hold delive
 entry and exit: :class:`RunRequests`), the fluent API's run stack (so that a run can be made
 active or let go without a request), and, through
 :mod:`metrictap.sinks.mlflow_sqlite`, the tables of a sqlite store.
+
+Imported where used, not at module level: ``mlflow``, ``metrictap.sinks``, ``metrictap.credentials``,
+``email.utils``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +71,7 @@ class MlflowSink:
     @classmethod
     def for_active_run(cls, *, batch_size: int = 1000) -> MlflowSink:
         """A sink bound to the run active in the calling thread (the caller must have started one)."""
-        import mlflow  # noqa: PLC0415 - mlflow's import costs ~1 s; only MLflow users pay it
+        import mlflow
 
         run = mlflow.active_run()
         if run is None:
@@ -78,7 +85,7 @@ class MlflowSink:
         """The tracking URI this sink writes to, resolved as MLflow resolves it."""
         if self.tracking_uri is not None:
             return self.tracking_uri
-        import mlflow  # noqa: PLC0415
+        import mlflow
 
         return str(mlflow.get_tracking_uri())
 
@@ -88,7 +95,7 @@ class MlflowSink:
         Points for a run that does not exist would be refused one request at a time, for ever; a
         server that is away, though, is what the spool is for.
         """
-        from metrictap.credentials import scrub  # noqa: PLC0415
+        from metrictap.credentials import scrub
 
         try:
             RunRequests(self.resolved_uri(), timeout=timeout).get(self.run_id)
@@ -101,8 +108,6 @@ class MlflowSink:
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log one window now (the :class:`Sink` protocol)."""
-        import time  # noqa: PLC0415
-
         now = time.time_ns() // 1_000_000
         self.log_points([Point(name, value, step or 0, now) for name, value in metrics.items()])
 
@@ -113,10 +118,10 @@ class MlflowSink:
         any other exception means the request may succeed later.
         """
         if self._client is None:
-            from mlflow import MlflowClient  # noqa: PLC0415
-            from mlflow.store.tracking.rest_store import RestStore  # noqa: PLC0415
+            from mlflow import MlflowClient
+            from mlflow.store.tracking.rest_store import RestStore
 
-            from metrictap.sinks.mlflow_sqlite import SqliteWriter  # noqa: PLC0415
+            from metrictap.sinks.mlflow_sqlite import SqliteWriter
 
             self._client = MlflowClient(self.tracking_uri)
             store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
@@ -131,7 +136,7 @@ class MlflowSink:
                 self._log_batch(chunk)
 
     def _post(self, points: Sequence[Point], timeout: float) -> None:
-        from mlflow.utils import rest_utils  # noqa: PLC0415
+        from mlflow.utils import rest_utils
 
         http_request: Any = rest_utils.http_request
         body = {"run_id": self.run_id, "metrics": [{"key": name, "value": _json_number(value), "timestamp": stamp,
@@ -149,8 +154,8 @@ class MlflowSink:
         raise ServerError(response.status_code, message, retry_after(response.headers.get("Retry-After", "")))
 
     def _log_batch(self, points: Sequence[Point]) -> None:
-        from mlflow.entities import Metric  # noqa: PLC0415
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.entities import Metric
+        from mlflow.exceptions import MlflowException
 
         try:
             if self._writer is not None:
@@ -187,9 +192,7 @@ def forget_active_run() -> None:
     Used when the server did not answer before the exit deadline: ``end_run`` would then retry
     for minutes. The run's end is written to the spool instead, and ``metrictap replay`` applies it.
     """
-    import os  # noqa: PLC0415
-
-    from mlflow.tracking import fluent  # noqa: PLC0415
+    from mlflow.tracking import fluent
 
     stack: Any = fluent._active_run_stack  # noqa: SLF001 - MLflow offers no way to end a run without a request
     runs = stack.get() if hasattr(stack, "get") else stack  # a thread-local in MLflow 3, a plain list in older lines
@@ -206,8 +209,8 @@ def retry_after(header: str) -> float | None:
     whole = text.partition(".")[0]
     if whole.isdigit():
         return float(whole)
-    import email.utils  # noqa: PLC0415
-    import time  # noqa: PLC0415
+    import email.utils
+    import time
 
     try:
         when = email.utils.parsedate_to_datetime(text)
@@ -225,8 +228,8 @@ class RunRequests:
     """
 
     def __init__(self, tracking_uri: str, *, timeout: float = RUN_REQUEST_TIMEOUT) -> None:
-        from mlflow import MlflowClient  # noqa: PLC0415
-        from mlflow.store.tracking.rest_store import RestStore  # noqa: PLC0415
+        from mlflow import MlflowClient
+        from mlflow.store.tracking.rest_store import RestStore
 
         self.tracking_uri, self.timeout = tracking_uri, timeout
         self._client = MlflowClient(tracking_uri)
@@ -235,12 +238,12 @@ class RunRequests:
 
     def create(self, experiment_id: str, *, run_name: str | None = None, tags: dict[str, str] | None = None) -> Any:
         """A new RUNNING run (an ``mlflow.entities.Run``) in *experiment_id*."""
-        import time  # noqa: PLC0415
+        import time
 
         tags = tags or {}
         if self._rest is None:
             return self._client.create_run(experiment_id, tags=tags, run_name=run_name)
-        from mlflow.protos.service_pb2 import CreateRun  # noqa: PLC0415
+        from mlflow.protos.service_pb2 import CreateRun
 
         body: dict[str, Any] = {"experiment_id": experiment_id, "start_time": time.time_ns() // 1_000_000,
                                 "user_id": tags.get("mlflow.user", ""),
@@ -253,25 +256,25 @@ class RunRequests:
         """The run *run_id*; an ``MlflowException`` (``RESOURCE_DOES_NOT_EXIST``) when there is none."""
         if self._rest is None:
             return self._client.get_run(run_id)
-        from mlflow.protos.service_pb2 import GetRun  # noqa: PLC0415
+        from mlflow.protos.service_pb2 import GetRun
 
         return self._run(self._call("get", "GET", {"run_id": run_id}, GetRun.Response()).run)
 
     def end(self, run_id: str, status: str, end_time_ms: int | None = None) -> None:
         """Set the run's end *status* (FINISHED, FAILED, KILLED), without MLflow's "View run ... at URL" line."""
-        import time  # noqa: PLC0415
+        import time
 
         end_time_ms = time.time_ns() // 1_000_000 if end_time_ms is None else end_time_ms
         if self._rest is None:
             self._client.set_terminated(run_id, status, end_time_ms)
             return
-        from mlflow.protos.service_pb2 import UpdateRun  # noqa: PLC0415
+        from mlflow.protos.service_pb2 import UpdateRun
 
         self._call("update", "POST", {"run_id": run_id, "status": status, "end_time": end_time_ms},
                    UpdateRun.Response())
 
     def _call(self, path: str, method: str, body: dict[str, Any], response: Any) -> Any:
-        from mlflow.utils import proto_json_utils, rest_utils  # noqa: PLC0415
+        from mlflow.utils import proto_json_utils, rest_utils
 
         http_request: Any = rest_utils.http_request
         parse_dict: Any = proto_json_utils.parse_dict
@@ -285,21 +288,21 @@ class RunRequests:
 
     @staticmethod
     def _run(proto: Any) -> Any:
-        from mlflow.entities import Run  # noqa: PLC0415
+        from mlflow.entities import Run
 
         return Run.from_proto(proto)
 
 
 def current_experiment_id() -> str:
     """The experiment ``mlflow.start_run()`` would use in this thread (``mlflow.set_experiment``, the environment)."""
-    from mlflow.tracking import fluent  # noqa: PLC0415
+    from mlflow.tracking import fluent
 
     return str(fluent._get_experiment_id() or "0")  # noqa: SLF001 - the fluent API's own resolution
 
 
 def activate_run(run: Any) -> None:
     """Make *run* the calling thread's active run, as ``mlflow.start_run`` does, without its requests."""
-    from mlflow.tracking import fluent  # noqa: PLC0415
+    from mlflow.tracking import fluent
 
     stack: Any = fluent._active_run_stack  # noqa: SLF001 - MLflow offers no way to start a run within a time limit
     runs = stack.get() if hasattr(stack, "get") else stack

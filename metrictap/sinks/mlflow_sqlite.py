@@ -16,6 +16,10 @@ values as one upsert, rather than as ``executemany``: Python's sqlite3 module re
 interpreter lock around every statement step, so an ``executemany`` of 1,000 rows hands the lock
 to the training thread and takes it back 1,000 times, and each hand-over costs both threads a
 context switch. A batch of 1,000 points costs nine statements this way instead of about 1,030.
+
+Imported where used, not at module level: ``mlflow``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class SqliteWriter:
     """Writes one run's metrics into the tables of an MLflow ``SqlAlchemyStore`` on sqlite."""
 
     def __init__(self, store: Any, run_id: str) -> None:
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun  # noqa: PLC0415
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
 
         self.run_id, self._engine, self._sanitize = run_id, store.engine, store.sanitize_metric_value
         self._metrics, self._latest = SqlMetric.__table__.name, SqlLatestMetric.__table__.name
@@ -53,8 +57,8 @@ class SqliteWriter:
 
         None too for an MLflow whose metric tables have other columns than the rows this writer makes.
         """
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric  # noqa: PLC0415
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: PLC0415
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         tables = (SqlMetric.__table__, SqlLatestMetric.__table__)
         if (isinstance(store, SqlAlchemyStore) and store.engine.dialect.name == "sqlite"
@@ -78,9 +82,9 @@ class SqliteWriter:
 
     def _rows(self, points: Sequence[Point]) -> tuple[list[Row], dict[str, Row]]:
         """The ``metrics`` rows for *points*, and the newest row per key among them."""
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE  # noqa: PLC0415
-        from mlflow.utils import validation  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+        from mlflow.utils import validation
 
         validate: Any = validation._validate_metric  # noqa: SLF001 - MLflow's own rules, names and lengths included
         rows: list[Row] = []
@@ -102,8 +106,8 @@ class SqliteWriter:
         return rows, newest
 
     def _check_active(self, stage: str | None) -> None:
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
-        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
         if stage is None:
             raise MlflowException(f"Run with id={self.run_id} not found", RESOURCE_DOES_NOT_EXIST)

@@ -12,6 +12,10 @@ emitter delivers at most once a second anyway. The steps recorded during a burst
 one :class:`Rows`, ahead of the burst's windows, each of which says how many of those steps
 are its own: the emitter then brings them to the host in one conversion instead of one per
 window.
+
+Imported where used, not at module level: ``logging``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ class Collector:
         self._slices: list[tuple[str, list[Any]]] = []
         self._hooks: dict[str, list[Any]] = {}
         self._tagged: dict[str, list[Any]] = {}
+        self._stamped: dict[str, list[Any]] = {}  # tags the framework wrote out at _stamp_step, within this window
+        self._stamp_step: int | None = None
+        self._stamps = step_axis == adapter.update.axis  # a framework's own steps are on its own axis only
         self._rewards: list[Any] = []
         self._terminated: list[Any] = []
         self._truncated: list[Any] = []
@@ -77,6 +84,8 @@ class Collector:
                 "truncated": transition.truncated, "infos": transition.infos, "step": transition.step})
             patches.method(*binding.transition, guard("transition", self.fail, before=self._snapshot,
                                                       after=self._after_transition))
+            if binding.begins:
+                patches.method(*binding.begins, guard("transition", self.fail, before=self._step_begins))
         patches.method(*binding.update, guard("update", self.fail, before=_started, after=self._after_update,
                                               updating=self))
         if binding.flush:
@@ -104,6 +113,11 @@ class Collector:
         if isinstance(timestep, int):
             self._timestep = timestep
         self._due = self.every.due(self._window_iterations, end - self._opened)
+
+    def _step_begins(self, *_call: object) -> None:
+        """An env step begins: close a due window before the step tracks anything of its own."""
+        if self._due:
+            self.close()
 
     def _snapshot(self, _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Copy rewards and dones before the framework may alter them."""
@@ -137,7 +151,7 @@ class Collector:
         if key in self._odd_keys:
             return
         self._odd_keys.add(key)
-        import logging  # noqa: PLC0415
+        import logging
 
         logging.getLogger("metrictap").warning(
             "metrictap: infos[%r] holds %s, not per-env success flags (%s); success_rate leaves such steps out, "
@@ -170,7 +184,10 @@ class Collector:
                 self._cycle_steps = 0
                 self._window_cycles += 1
                 if self.every.due(self._window_cycles, time.perf_counter() - self._opened):
-                    self.close()
+                    if self.binding.begins:  # after what the framework tracks later in this step
+                        self._due = True
+                    else:
+                        self.close()
 
     def _before_flush(self, _instance: Any, _args: tuple[Any, ...], _kwargs: dict[str, Any]) -> None:
         """The framework is about to clear its tag lists: read what is new before it goes."""
@@ -187,6 +204,13 @@ class Collector:
         """Record one value of a framework tag seen in a call (routed through the adapter's keys on emission)."""
         self._tagged.setdefault(tag, []).append(value)
         self._dirty = True
+
+    def on_stamp(self, step: object) -> None:
+        """The framework wrote out, at *step*, the tags recorded so far: they are stamped with that step."""
+        if self._stamps and isinstance(step, int) and self._tagged:
+            for tag, values in self._tagged.items():
+                self._stamped.setdefault(tag, []).extend(values)
+            self._tagged, self._stamp_step = {}, step
 
     def _hand_over(self, now: float, *, force: bool = False) -> None:
         """Post the recorded steps, then the closed windows, if the last hand-over is ``HANDOFF_SECONDS`` old."""
@@ -208,12 +232,18 @@ class Collector:
             return
         self.state.new_tracked(self._slices)
         probed = self.state.probe() if self._window_iterations else {}
+        step, stamped = self._step(), None
+        if self._stamp_step is not None and self._stamp_step != step:
+            stamped = (self._stamp_step, list(self._stamped.items()))
+        else:  # written out at the window's own step (or not at all): one point
+            self._slices.extend(self._stamped.items())
         self._slices.extend(self._tagged.items())
-        self._outbox.append(Close(step=self._step(), timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
+        self._outbox.append(Close(step=step, timestamp_ms=time.time_ns() // 1_000_000, slices=self._slices,
                                   measured=self._measure(now), hooks=self._hooks, fallback=probed,
-                                  rows=self._window_rows))
+                                  rows=self._window_rows, stamped=stamped))
         self.windows += 1
         self._slices, self._hooks, self._tagged, self._window_rows = [], {}, {}, 0
+        self._stamped, self._stamp_step = {}, None
         self._opened, self._env_steps_opened = now, self._env_steps
         self._window_iterations = self._window_cycles = 0
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False
@@ -224,7 +254,10 @@ class Collector:
             return self.iterations
         if self.step_axis == "timesteps":
             return (self._timestep + 1) * self._num_envs
-        return self._timestep + 1
+        if self.step_axis == "timestep":
+            return self._timestep + 1
+        step = self.binding.read(self.step_axis)  # the framework's own counter, checked on entry
+        return step if isinstance(step, int) else self.iterations
 
     def _measure(self, now: float) -> dict[str, float]:
         measured: dict[str, float] = {}

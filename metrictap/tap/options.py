@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from metrictap.adapting.adapter import Adapter
 from metrictap.adapting.names import is_valid
+from metrictap.adapting.schema import Update
 from metrictap.tap.ranks import check_ranks
 from metrictap.tap.schedule import Every, parse_every
 
-STEP_AXES = ("timestep", "timesteps", "iterations")
+STEP_AXES = Update.AXES
 MAX_NAME = 250  # MLflow's limit on a metric name
 DELIVERIES = ("thread", "process")
 
@@ -29,7 +30,7 @@ class TapOptions:
     every: Every
     only: Iterable[str] | None = None
     prefix: str = ""
-    step: str = "timestep"
+    step: str | None = None
     adapter: Adapter | None = None
     depth: int = 2
     strict: bool = False
@@ -40,7 +41,7 @@ class TapOptions:
 
     @classmethod
     def of(cls, *, every: int | str | Every = "balanced", only: Iterable[str] | None = None, prefix: str = "",
-           step: str = "timestep", adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
+           step: str | None = None, adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
            flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
            delivery: str = "thread") -> TapOptions:
         """Validate and normalise the options as ``track()`` received them."""
@@ -48,8 +49,9 @@ class TapOptions:
         if strict is None:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         _check_types(strict=strict, prefix=prefix, adapter=adapter)
-        if step not in STEP_AXES:
-            raise ValueError(f"step={step!r}; accepted: {', '.join(map(repr, STEP_AXES))}")
+        if step is not None and step not in STEP_AXES:
+            raise ValueError(f"step={step!r}; accepted: None (the framework's own axis), "
+                             f"{', '.join(map(repr, STEP_AXES))}")
         if prefix and not is_valid(prefix.rstrip("/") or "/"):
             raise ValueError(f"prefix={prefix!r} is not a valid metric name prefix; "
                              "use letters, digits, _ - . / and spaces")

@@ -14,12 +14,17 @@ functools.wraps(f)(g)``), the wrapper stays beneath theirs switched off: wrapt p
 straight through while its ``enabled`` list is empty, a check made in C. Module functions
 (such as ``torch.nn.utils.clip_grad_norm_``) are shared by every tap, so they are patched once,
 reference-counted, and report to whichever tap is updating on the calling thread.
+
+Imported where used, not at module level: ``inspect``, ``wrapt``, ``logging``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +35,7 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 Fail = Callable[[str, BaseException], None]
 Before = Callable[[Any, tuple[Any, ...], dict[str, Any]], object]
 After = Callable[[Any, tuple[Any, ...], dict[str, Any], object, object], None]
+Arguments = Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
 Timer = Callable[[str, float], None]
 
 _lock = threading.Lock()
@@ -39,17 +45,24 @@ _timer: list[Timer] = []
 
 
 def guard(kind: str, fail: Fail, *, before: Before | None = None, after: After | None = None,
-          updating: object = None) -> Wrapper:
+          updating: object = None, arguments: Arguments | None = None) -> Wrapper:
     """A wrapt wrapper that runs *before* and *after* around the original call, never letting them break it.
 
     *before* gets ``(instance, args, kwargs)`` and returns a token; *after* gets ``(instance, args,
     kwargs, result, token)`` once the original returned. Their exceptions go to ``fail(kind, exc)``;
     the original's propagate untouched. With *updating*, hooks attribute the calls made during the
-    original, on this thread, to that collector (see :mod:`metrictap.tap.hooks`).
+    original, on this thread, to that collector (see :mod:`metrictap.tap.hooks`). *arguments*
+    gets ``(args, kwargs)`` first and returns those the original and the observers see (a
+    generator read into a list, so that both see every item).
     """
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         token = None
+        if arguments is not None:
+            try:
+                args, kwargs = arguments(args, kwargs)
+            except Exception as exc:  # noqa: BLE001 - the tap never breaks training
+                fail(kind, exc)
         if before is not None:
             try:
                 token = before(instance, args, kwargs)
@@ -76,8 +89,6 @@ def guard(kind: str, fail: Fail, *, before: Before | None = None, after: After |
 
 def timed(kind: str, body: Wrapper, timer: Timer) -> Wrapper:
     """*body*, reporting to *timer* the seconds it spent outside the original call (its exclusive time)."""
-    import time  # noqa: PLC0415
-
     clock = time.perf_counter
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -121,7 +132,7 @@ class ArgumentReader:
         self.name = name
         self._position: int | None = None
         self._default: object = MISSING
-        import inspect  # noqa: PLC0415 - ~7 ms; only taps need it
+        import inspect
 
         try:
             parameters = list(inspect.signature(function).parameters.values())
@@ -143,6 +154,15 @@ class ArgumentReader:
             return args[self._position]
         return self._default
 
+    def replace(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+                value: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's arguments with this argument, where it was passed, set to *value*."""
+        if self.name in kwargs:
+            return args, {**kwargs, self.name: value}
+        if self._position is not None and self._position < len(args):
+            return (*args[:self._position], value, *args[self._position + 1:]), kwargs
+        return args, kwargs
+
 
 class Patches:
     """An undo stack of the patches one tap applied; :meth:`undo` removes them last-in first-out."""
@@ -152,7 +172,7 @@ class Patches:
 
     def method(self, owner: object, name: str, wrapper: Wrapper) -> None:
         """Wrap *owner*'s method *name* for as long as the tap is active."""
-        import wrapt  # noqa: PLC0415 - wrapt's import costs ~60 ms; only taps need it
+        import wrapt
 
         enabled = [True]  # emptied, the wrapper passes every call straight through
         handle = wrapt.wrap_object(owner, name, wrapt.FunctionWrapper, (wrapper, enabled))
@@ -160,7 +180,7 @@ class Patches:
 
     def function(self, module: str, name: str, wrapper: Wrapper) -> bool:
         """Share the patch of ``module.name`` (importable only); False when it cannot be imported."""
-        import wrapt  # noqa: PLC0415
+        import wrapt
 
         key = (module, name)
         with _lock:
@@ -204,7 +224,7 @@ class Patches:
 
 def _unwrap(owner: object, name: str, handle: Any, enabled: list[bool]) -> None:
     """Take *handle* off ``owner.name``; where it cannot come off, leave it switched off and say so once."""
-    import wrapt  # noqa: PLC0415
+    import wrapt
 
     try:
         removed = wrapt.unwrap_object(owner, name, handle, missing_ok=True)
@@ -212,7 +232,7 @@ def _unwrap(owner: object, name: str, handle: Any, enabled: list[bool]) -> None:
         removed = None
     if removed is None:
         enabled.clear()
-        import logging  # noqa: PLC0415
+        import logging
 
         logging.getLogger("metrictap").warning(
             "metrictap: %s.%s was wrapped or replaced while tracked; it is left as it is now, with the tap's "

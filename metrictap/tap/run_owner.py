@@ -6,6 +6,10 @@ run the caller started is left as it is. Every request goes through
 neither entry nor exit waits minutes on a tracker that is down or hung: a server that does not
 answer on entry is refused at once with a message that says what to do, and a run that cannot be
 ended on exit has its end status written to a spool, from which ``metrictap replay`` sets it.
+
+Imported where used, not at module level: ``mlflow``, ``metrictap.credentials``,
+``metrictap.delivery.spool``, ``time``; so that ``import metrictap`` and ``metrictap --help`` stay
+light and never load a framework, MLflow or a part of metrictap that the call does not need.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class RunOwner:
         """A sink for the run active in *module* (``mlflow``), started here, and made active, if there is none."""
         if module.active_run() is not None:
             return MlflowSink.for_active_run()
-        from mlflow.tracking.context.registry import resolve_tags  # noqa: PLC0415
+        from mlflow.tracking.context.registry import resolve_tags
 
         uri = str(module.get_tracking_uri())
         run = self.start(uri, current_experiment_id(), tags=resolve_tags(), caller="track(sink=mlflow)")
@@ -42,17 +46,20 @@ class RunOwner:
     def start(self, tracking_uri: str, experiment_id: str, *, run_name: str | None = None,
               tags: dict[str, str] | None = None, caller: str = "metrictap") -> Any:
         """Create the run (an ``mlflow.entities.Run``), or raise :class:`TrackerUnavailableError` within seconds."""
-        from metrictap.credentials import scrub  # noqa: PLC0415
+        from metrictap.credentials import scrub
 
         requests = RunRequests(tracking_uri)
         try:
             run = requests.create(experiment_id, run_name=run_name, tags=tags)
         except Exception as exc:
+            answered = type(exc).__name__ == "RestException"  # the server refused the request itself
+            advice = ("Check the experiment (mlflow.set_experiment) and the server's log" if answered else
+                      "Start the tracking server and try again; or create the run yourself once it answers and "
+                      "log with MlflowSink(run_id, tracking_uri), whose points wait in the spool while the server "
+                      "is away")
             raise TrackerUnavailableError(
                 f"{caller}: could not start an MLflow run at {scrub(tracking_uri)} (tried: create a run in experiment "
-                f"{experiment_id}, one request of at most {requests.timeout:g} s): {_reason(exc)}. Start the tracking "
-                "server and try again; or create the run yourself once it answers and log with "
-                "MlflowSink(run_id, tracking_uri), whose points wait in the spool while the server is away"
+                f"{experiment_id}, one request of at most {requests.timeout:g} s): {_reason(exc)}. {advice}"
             ) from exc
         self._requests, self.run_id = requests, run.info.run_id
         return run
@@ -100,15 +107,15 @@ def status_for(exc_type: type[BaseException] | None) -> str:
 
 
 def _leave_status(uri: str, run_id: str, status: str, folder: str | None, error: BaseException) -> None:
-    from metrictap.credentials import scrub  # noqa: PLC0415
+    from metrictap.credentials import scrub
 
     if folder is None:
         logger.warning("metrictap: could not end run %s at %s (%s); it stays RUNNING (spool=False keeps no record)",
                        run_id, scrub(uri), _reason(error))
         return
-    import time  # noqa: PLC0415
+    import time
 
-    from metrictap.delivery.spool import Spool  # noqa: PLC0415
+    from metrictap.delivery.spool import Spool
 
     spool = Spool.create(folder, run_id=run_id, tracking_uri=uri, owned=True)
     try:
@@ -121,7 +128,7 @@ def _leave_status(uri: str, run_id: str, status: str, folder: str | None, error:
 
 def _reason(error: BaseException) -> str:
     """What went wrong, in a few words where the message says (refused, no answer), without any credential."""
-    from metrictap.credentials import scrub_text  # noqa: PLC0415
+    from metrictap.credentials import scrub_text
 
     text = str(error).strip()
     if "Connection refused" in text:

@@ -3,6 +3,10 @@
 Errors happen on three threads (training, emitter, couriers); the log counts them under one
 lock, keeps the first for ``strict`` to raise on exit, and warns once per kind, so that a
 failing sink called a thousand times a minute does not fill the training's log.
+
+Imported where used, not at module level: ``logging``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class ErrorLog:
             if self.first is None:
                 self.first = exc
         if first:
-            import logging  # noqa: PLC0415 - keeps `import metrictap` light
+            import logging
 
             logging.getLogger("metrictap").warning(
                 "metrictap: %s error, training continues (further %s errors are only counted): %r",

@@ -1,4 +1,9 @@
-"""``track()`` and :class:`Tap`: patch on entry, collect while training runs, restore exactly on exit."""
+"""``track()`` and :class:`Tap`: patch on entry, collect while training runs, restore exactly on exit.
+
+Imported where used, not at module level: ``metrictap.delivery``, ``logging``; so that ``import
+metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
+metrictap that the call does not need.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ _tracked_lock = threading.Lock()
 
 
 def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | str | Every = "balanced",
-          only: Iterable[str] | None = None, prefix: str = "", step: str = "timestep",
+          only: Iterable[str] | None = None, prefix: str = "", step: str | None = None,
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
           delivery: str = "thread") -> Tap:
@@ -49,8 +54,10 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
             or a duration such as ``"30s"``. Values in between are aggregated, not sampled.
         only: canonical names or glob patterns to emit; None emits everything.
         prefix: prepended to every name, e.g. ``"eval/"``.
-        step: the step axis: ``"timestep"`` (the framework's timestep + 1, as skrl's
-            TensorBoard), ``"timesteps"`` (env steps over all envs) or ``"iterations"``.
+        step: the step axis: None (the framework's own, as its adapter declares: skrl's
+            timestep + 1, Stable-Baselines3's env steps over all envs, rsl_rl's iteration),
+            ``"timestep"`` (the framework's timestep + 1), ``"timesteps"`` (env steps over
+            all envs) or ``"iterations"`` (updates since the tap started).
         adapter: an :class:`Adapter` for objects no shipped adapter knows.
         depth: how many levels of nested mappings in tracked values are flattened with ``/``.
         strict: raise errors of the tap and of sinks instead of logging and counting them; None
@@ -130,7 +137,7 @@ class Tap:
             _tracked.discard(id(self.target))
 
     def _start(self) -> None:
-        from metrictap.delivery import couriers_for  # noqa: PLC0415 - delivery loads on the first entry, not on import
+        from metrictap.delivery import couriers_for
 
         self._errors.clear()
         options = self.options
@@ -139,8 +146,8 @@ class Tap:
             if isinstance(sink, MlflowSink):
                 sink.check_run()
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
-        collector = Collector(binding, every=options.every, step_axis=options.step, post=self._post,
-                              fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
+        collector = Collector(binding, every=options.every, step_axis=options.step or binding.adapter.update.axis,
+                              post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
         self._spool_folder = options.spool_folder(binding.directory)
         self._couriers = couriers = couriers_for(sinks, self._spool_folder, self._errors.record,
                                                  process=options.delivery == "process",
@@ -194,7 +201,7 @@ class Tap:
             try:
                 report = emitter.report(self.options.flush_timeout)
                 if report:
-                    import logging  # noqa: PLC0415
+                    import logging
 
                     logging.getLogger("metrictap").warning("%s", report)
                 self._run_owner.end(exc_type, delivered=finished, spool_folder=self._spool_folder)

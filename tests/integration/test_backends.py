@@ -15,7 +15,8 @@ from metrictap.cli.backends import (
     isaaclab_major,
     load_agent_config,
 )
-from metrictap.errors import UsageError, main
+from metrictap.cli.main import main
+from metrictap.errors import UsageError
 
 ISAACLAB_YAML = Path(__file__).parent / "data" / "isaaclab_cartpole_skrl_ppo_cfg.yaml"
 
@@ -47,6 +48,21 @@ class TestIsaacLabArguments:
         assert isaaclab3_argv(args) == ["--rl_library", "skrl", "--task", "Isaac-Cartpole", "--num_envs", "512",
                                         "--max_iterations", "100", "--device", "cpu", "--algorithm", "PPO",
                                         "--distributed", "physics=newton_mjwarp"]
+
+    def test_isaaclab3_timesteps_become_a_hydra_override(self):
+        """Isaac Lab 3 has no --timesteps: it reaches the agent config as agent.trainer.timesteps, after the rest."""
+        args = namespace(timesteps=32, extra=["--agent", "skrl_cfg_entry_point"])
+        assert isaaclab3_argv(args)[-3:] == ["--agent", "skrl_cfg_entry_point", "agent.trainer.timesteps=32"]
+
+    def test_no_prefix_matching(self, capsys):
+        """--agent (Isaac Lab 3's flag) is not taken for --agent_cfg: without Isaac Lab it is an unknown argument."""
+        assert main(["train", "--task", "Pendulum-v1", "--agent", "skrl_cfg_entry_point"]) == 2
+        assert "unrecognized arguments: --agent skrl_cfg_entry_point" in capsys.readouterr().err
+
+    def test_checkpoint_selectors_need_isaaclab3(self, capsys):
+        """--checkpoint latest is Isaac Lab 3's to resolve; here it is refused in one line, not as a missing file."""
+        assert main(["train", "--task", "Pendulum-v1", "--checkpoint", "latest"]) == 2
+        assert "resolved by Isaac Lab 3" in capsys.readouterr().err
 
     def test_overrides_follow_isaaclab(self, tmp_path):
         """timesteps = max_iterations x rollouts, logs under logs/skrl/<directory>/<date>_<algorithm>_torch."""

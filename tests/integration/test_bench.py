@@ -16,9 +16,10 @@ from mlflow import MlflowClient
 from metrictap import track
 from metrictap.bench import rounds as _rounds
 from metrictap.bench.footprint import stalled_rss_in_child
-from metrictap.bench.report import percentile, summarise, table
+from metrictap.bench.report import costs, percentile, summarise, table
 from metrictap.bench.stopwatch import Stopwatch
 from metrictap.bench.variants import DEFAULT_VARIANTS, VARIANTS, SeedLogger, Store
+from metrictap.bench.vector_env import VectorCartpole
 from metrictap.bench.workloads import WORKLOADS
 from metrictap.cli.main import main
 from metrictap.testing import MemorySink, SyntheticAgent, synthetic_adapter
@@ -38,9 +39,12 @@ def report(tmp_path_factory):
     """One bench over both workloads and every variant: one round, 80 timesteps, every extra measure."""
     folder = tmp_path_factory.mktemp("bench")
     path = folder / "bench.json"
-    code = main(["bench", "--pairs", "1", "--warmup", "0", "--timesteps", "80", "--variants", ",".join(VARIANTS),
-                 "--delivery_updates", "40", "--import_repeats", "1", "--rss_updates", "1000",
-                 "--json", str(path)])
+    with pytest.MonkeyPatch.context() as patch:  # module-scoped: set up before each test's own folder
+        patch.chdir(folder)
+        code = main(["bench", "--pairs", "1", "--warmup", "0", "--timesteps", "80", "--variants",
+                     ",".join(VARIANTS),
+                     "--delivery_updates", "40", "--import_repeats", "1", "--rss_updates", "1000",
+                     "--json", str(path)])
     assert code == 0
     return json.loads(path.read_text())
 
@@ -220,7 +224,7 @@ class TestSeedLogger:
         agent = Tracked()
         mlflow.set_tracking_uri(store.tracking_uri)
         with mlflow.start_run(run_id=store.create_run("seed-style")) as run:
-            logger = SeedLogger(agent, mlflow, synchronous=True, stopwatch=None)
+            logger = SeedLogger(agent, mlflow, method="update", synchronous=True, stopwatch=None)
             agent.update = logger
             for timestep in (10, 20):
                 agent.update(timestep=timestep, timesteps=100)
@@ -244,13 +248,72 @@ class TestReport:
 
         rounds = [{"untapped": run(2.0), "skrl-tracking": run(2.2), "metrictap-step": run(2.31)},
                   {"untapped": run(2.0), "skrl-tracking": run(2.0), "metrictap-step": run(2.2)}]
-        summary = summarise(rounds, {})
+        summary = summarise(rounds, {}, steps=10, num_envs=4)
         assert summary["metrictap-step"]["over_tracking"]["all"] == pytest.approx([1.05, 1.1])
         assert "over_tracking" not in summary["untapped"]
         assert "over_tracking" not in summary["skrl-tracking"]
-        alone = summarise([{"untapped": run(2.0), "metrictap-step": run(2.2)}], {})
+        alone = summarise([{"untapped": run(2.0), "metrictap-step": run(2.2)}], {}, steps=10, num_envs=4)
         assert "over_tracking" not in alone["metrictap-step"]
         report = {"machine": "m", "versions": "v", "instrument_floor_us": 0.25,
                   "settings": {"store": "s", "pairs": 2, "warmup": 0, "torch_threads": 1, "load_average": "0"},
                   "workloads": {"sac": {"title": "SAC", "updates": 10, "variants": summary}}}
-        assert "what the observer adds to skrl's own tracking: metrictap-step 1.075" in table(report)
+        assert "what the observer adds to skrl's own tracking: metrictap-step 1.075 (cpu 1.075)" in table(report)
+
+    def test_cost_per_step_and_per_env_step(self):
+        """The tap's timed calls, all kinds together, are spread over the run's steps and over every env's step."""
+        stopwatch = Stopwatch()
+        for _ in range(10):
+            stopwatch.record("transition", 0.0002)
+        stopwatch.record("update", 0.001)
+        cost = costs(stopwatch, steps=10, num_envs=1000)
+        assert cost["per_step_us"] == pytest.approx(300.0)  # 3 ms over 10 steps
+        assert cost["per_env_step_ns"] == pytest.approx(300.0)  # 3 ms over 10,000 env steps
+
+
+class TestVectorCartpole:
+    def test_dynamics_match_gymnasium_cartpole(self):
+        """Every env moves as gymnasium's CartPole does at Isaac Lab's rates and force scale (two 120 Hz steps)."""
+        from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+        env = VectorCartpole(8, seed=3)
+        observations, _ = env.reset()
+        actions = torch.tensor([[1.0], [-1.0]] * 4)
+        after = env.step(actions)[0]["policy"]
+        for index in range(8):
+            reference = CartPoleEnv()
+            reference.gravity, reference.force_mag, reference.tau = 9.81, 100.0, 1 / 120
+            reference.kinematics_integrator = "semi-implicit euler"
+            reference.state = observations["policy"][index].double().numpy()
+            for _ in range(2):
+                reference.steps_beyond_terminated = None  # its own 12-degree limit is not Isaac Lab's: step on
+                reference.step(1 if actions[index, 0] > 0 else 0)
+            assert after[index].double().numpy() == pytest.approx(reference.state, abs=1e-4)
+
+    def test_episodes_end_and_restart_in_the_same_step(self):
+        """A cart out of bounds ends its episode, is reset in that step, and the step's extras log the episode."""
+        env = VectorCartpole(64, seed=0)
+        env.reset()
+        ended = 0
+        for _ in range(env.max_episode_length):
+            observations, rewards, terminated, truncated, extras = env.step(torch.ones(64, 1))
+            assert rewards.shape == terminated.shape == truncated.shape == (64,)
+            assert ("log" in extras) == bool((terminated | truncated).any())
+            if "log" in extras:
+                assert int(extras["log"]["Episode_Termination/cart_out_of_bounds"]) == int(terminated.sum())
+                assert (observations["policy"][terminated, 0].abs() <= 1.0).all()  # reset within Isaac Lab's range
+            ended += int(terminated.sum())
+        assert ended >= 64  # pushed at full force, carts leave the track again and again
+
+    def test_isaac_scale_workload_in_the_bench(self, capsys):
+        """An isaac-* workload trains its own env count through skrl's isaaclab wrapper; its cost per step is shown."""
+        assert main(["bench", "--workloads", "isaac-sac-256", "--variants", "untapped,skrl-tracking,metrictap-step",
+                     "--pairs", "1", "--warmup", "0", "--timesteps", "24", "--num_envs", "4", "--delivery_updates",
+                     "0", "--import_repeats", "0", "--json", "-"]) == 0
+        results = json.loads(capsys.readouterr().out)["workloads"]["isaac-sac-256"]
+        assert results["num_envs"] == 256
+        assert "256 envs, 24 timesteps" in results["title"]
+        tapped = results["variants"]["metrictap-step"]
+        assert tapped["updates"] == 8  # SAC starts learning after 16 steps
+        assert tapped["errors"] == tapped["lost"] == 0
+        assert tapped["cost_us"]["per_env_step_ns"] == pytest.approx(tapped["cost_us"]["per_step_us"] * 1000 / 256)
+        assert "over_tracking" in tapped

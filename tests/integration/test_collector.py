@@ -56,9 +56,10 @@ class TestWindows:
             ppo.run()
         assert len(sink.records) == 1  # only the last, partial window
 
-    @pytest.mark.parametrize(("axis", "expected"), [("timestep", 405), ("timesteps", 405 * 4), ("iterations", 25)])
+    @pytest.mark.parametrize(("axis", "expected"), [(None, 405), ("timestep", 405), ("timesteps", 405 * 4),
+                                                    ("iterations", 25)])
     def test_step_axis(self, ppo, axis, expected):
-        """The step axis is skrl's timestep + 1 by default, or env steps, or iterations."""
+        """The step axis is skrl's own by default (timestep + 1), or explicitly that, env steps, or iterations."""
         sink = MemorySink()
         with track(ppo.agent, sink=sink, every="balanced", step=axis):
             ppo.run()

@@ -12,8 +12,9 @@ from mlflow import MlflowClient
 from mlflow_servers import SilentServer, free_port
 from skrl_runs import make_runner
 
-from metrictap import MlflowSink, _collector, track
+from metrictap import MlflowSink, track
 from metrictap.delivery.spool import Spool
+from metrictap.tap import collector as _collector
 from metrictap.testing import NUM_ENVS, MemorySink, SyntheticAgent, synthetic_adapter
 
 

@@ -57,7 +57,7 @@ def test_nan_reward_costs_only_its_episode():
     assert all(math.isfinite(value) for value in sent)
     returned = np.array(Recorded.returned)
     finite = returned[np.isfinite(returned)]
-    assert sink.last("cumulative_rewards") == pytest.approx(finite.sum(), rel=1e-9)
+    assert sink.last("cumulative_rewards") == pytest.approx(finite.sum(), rel=1e-6)  # skrl holds rewards as float32
     assert tap.stats.dropped["non_finite_reward"] == np.count_nonzero(~np.isfinite(returned)) >= 4
     assert tap.stats.dropped["non_finite_episode"] >= 4
     assert tap.stats.points == tap.stats.delivered + tap.stats.pending + sum(tap.stats.dropped.values())

@@ -123,7 +123,7 @@ def corrupt(path, damage):
 
 def set_mark(path, mark):
     """Rewrite the header's delivered mark as a JSON value of any type, the rest of the header kept."""
-    import json  # noqa: PLC0415
+    import json
 
     with open(path, "rb") as file:
         header, _, rest = file.read().partition(b"\n")

@@ -15,7 +15,8 @@ from metrictap import track
 from metrictap.testing import MemorySink
 
 ITERATIONS = 8
-CANONICAL = {"policy_loss", "value_loss", "entropy", "learning_rate", "kl_divergence", "grad_norm", "policy_std",
+CANONICAL = {"policy_loss", "value_loss", "entropy", "learning_rate", "kl_divergence", "grad_norm/actor",
+             "grad_norm/critic", "policy_std",
              "episode_reward", "episode_reward_mean", "episode_length", "episode_length_mean", "cumulative_rewards",
              "mean_rewards", "fps", "rollout_time", "learning_time", "epoch_time", "timesteps", "iterations"}
 SAME_AS_RSL_RL = {"policy_loss": "Loss/surrogate", "value_loss": "Loss/value", "entropy": "Loss/entropy",
@@ -27,11 +28,11 @@ SAME_AS_RSL_RL = {"policy_loss": "Loss/surrogate", "value_loss": "Loss/value", "
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One training with rsl_rl's own TensorBoard logging on, tapped every iteration on the iterations axis."""
+    """One training with rsl_rl's own TensorBoard logging on, tapped every iteration on the default axis."""
     log_dir = tmp_path_factory.mktemp("rsl_rl")
     runner = make_runner(log_dir=str(log_dir))
     sink = MemorySink()
-    with track(runner, sink=sink, every="step", step="iterations", strict=True) as tap:
+    with track(runner, sink=sink, every="step", strict=True) as tap:
         runner.learn(ITERATIONS)
     return runner, sink, tap, scalars(log_dir)
 
@@ -47,14 +48,14 @@ class TestTraining:
             for name, value in metrics.items():
                 _validate_metric_name(name)
                 assert math.isfinite(value)
-        assert [step for step, _ in sink.records] == list(range(1, ITERATIONS + 1))
+        assert [step for step, _ in sink.records] == list(range(ITERATIONS))
         assert tap.stats.iterations == ITERATIONS
 
     @pytest.mark.parametrize(("name", "tag"), sorted(SAME_AS_RSL_RL.items()))
     def test_same_numbers_as_rsl_rl(self, trained, name, tag):
-        """Each canonical value equals what rsl_rl itself wrote to TensorBoard for the same iteration."""
+        """Each canonical value equals what rsl_rl itself wrote to TensorBoard, at the same step (its iteration)."""
         _, sink, _, logged = trained
-        ours = [(step - 1, value) for step, value in sink.history(name)]
+        ours = sink.history(name)
         assert [step for step, _ in ours] == [step for step, _ in logged[tag]]
         assert [value for _, value in ours] == pytest.approx([value for _, value in logged[tag]], rel=1e-5)
 
@@ -88,11 +89,12 @@ def unpatched(runner):
 
 class TestTap:
     def test_every_only_prefix(self):
-        """every, only and prefix work as for skrl: windows of two iterations, two names, one prefix."""
+        """every, only, prefix and step work as for skrl: two-iteration windows, two names, a prefix, env steps."""
         runner = make_runner()
         keys = [set(vars(owner)) for owner in owners(runner)]
         sink = MemorySink()
-        with track(runner, sink=sink, every=2, only={"policy_loss", "Episode_Reward/*"}, prefix="rsl/") as tap:
+        with track(runner, sink=sink, every=2, only={"policy_loss", "Episode_Reward/*"}, prefix="rsl/",
+                   step="timestep") as tap:
             runner.learn(6)
         assert sink.names == {"rsl/policy_loss", "rsl/Episode_Reward/swing"}
         assert [step for step, _ in sink.records] == [32, 64, 96]
@@ -142,7 +144,7 @@ class TestTap:
         with caplog.at_level(logging.WARNING, logger="metrictap"), track(runner, sink=[broken, memory],
                                                                          every="step") as tap:
             runner.learn(3)
-        assert [step for step, _ in memory.records] == [16, 32, 48]
+        assert [step for step, _ in memory.records] == [0, 1, 2]
         assert tap.stats.errors == {"sink broken": 3}
         assert len([record for record in caplog.records if "tracker down" in record.getMessage()]) == 1
 
@@ -161,3 +163,27 @@ class TestTap:
         assert tap.stats.errors == {"hook": 2}  # one per logger.log call; no episode ended in 32 steps
         assert runner.current_learning_iteration == 1
         assert len([record for record in caplog.records if "hook error" in record.getMessage()]) == 1
+
+
+def test_gradient_norms_of_actor_and_critic(monkeypatch):
+    """rsl_rl clips actor and critic apart: each norm is the one clip_grad_norm_ returned for that network's clip."""
+    clip = torch.nn.utils.clip_grad_norm_
+    returned = {"actor": [], "critic": []}
+    runner = make_runner(num_learning_epochs=1, num_mini_batches=1)  # one clip of each network per iteration
+
+    def spy(parameters, *args, **kwargs):
+        parameters = list(parameters)
+        norm = clip(parameters, *args, **kwargs)
+        network = "actor" if parameters[0] is next(runner.alg.actor.parameters()) else "critic"
+        returned[network].append(float(norm))
+        return norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    sink = MemorySink()
+    with track(runner, sink=sink, every="step", only={"grad_norm"}):
+        runner.learn(4)
+    assert sink.names == {"grad_norm/actor", "grad_norm/critic"}
+    for network, norms in returned.items():
+        assert len(norms) == 4
+        assert [value for _, value in sink.history(f"grad_norm/{network}")] == pytest.approx(norms, rel=1e-6)
+    assert returned["critic"][0] > 10 * returned["actor"][0]  # a mean of the two would describe neither

@@ -25,8 +25,11 @@ SLACK = 5.0  # seconds for a loaded 2-core machine: far below MLflow's own retri
 
 
 @pytest.fixture
-def tracking_uri():
-    """Restores MLflow's tracking URI after a test that points it at a proxy or at nothing."""
+def tracking_uri(monkeypatch):
+    """Restores MLflow's tracking URI after a test that points it at a proxy or at nothing; the default experiment."""
+    from mlflow.tracking import fluent
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)  # another module's mlflow.set_experiment
     yield
     mlflow.set_tracking_uri(None)
 

@@ -1,5 +1,6 @@
 """Real Stable-Baselines3 trainings tapped through adapters/stable_baselines3.toml, checked against SB3's own logs."""
 
+import csv
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import wrapt
 from event_files import scalars
 from mlflow.utils.validation import _validate_metric_name
 from sb3_runs import EPISODE_STEPS, make_model
-from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.logger import Logger, configure
 
 from metrictap import track
 from metrictap.testing import MemorySink
@@ -50,11 +51,11 @@ def test_canonical_names(algorithm):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A PPO training with SB3's own TensorBoard logging on, tapped every iteration on the env-steps axis."""
+    """A PPO training with SB3's own TensorBoard logging on, tapped every iteration on the default axis."""
     log_dir = tmp_path_factory.mktemp("sb3")
     model = make_model("PPO", tensorboard_log=str(log_dir))
     sink = MemorySink()
-    with track(model, sink=sink, every="step", step="timesteps", strict=True):
+    with track(model, sink=sink, every="step", strict=True):
         model.learn(1024)
     return model, sink, scalars(log_dir)
 
@@ -113,10 +114,11 @@ class TestTap:
         assert not any(isinstance(value, wrapt.FunctionWrapper) for model in models for value in vars(model).values())
 
     def test_every_only_prefix(self):
-        """every, only and prefix work as for skrl: windows of two iterations, two names, one prefix."""
+        """every, only, prefix and step work as for skrl: two-iteration windows, two names, a prefix, env steps."""
         model = make_model("PPO")
         sink = MemorySink()
-        with track(model, sink=sink, every=2, only={"policy_loss", "episode_reward_mean"}, prefix="sb3/") as tap:
+        with track(model, sink=sink, every=2, only={"policy_loss", "episode_reward_mean"}, prefix="sb3/",
+                   step="timestep") as tap:
             model.learn(1024)
         assert sink.names == {"sb3/policy_loss", "sb3/episode_reward_mean"}
         assert [step for step, _ in sink.records] == [128, 256]
@@ -136,3 +138,35 @@ class TestTap:
         assert info.value is boom
         assert {"train", "_update_info_buffer"}.isdisjoint(vars(model))
         assert not isinstance(vars(Logger)["record"], wrapt.FunctionWrapper)
+
+
+@pytest.mark.parametrize("algorithm", ["PPO", "DQN"])
+def test_no_time_names_leak(algorithm, tmp_path):
+    """SB3's time/* values (time_elapsed and, off-policy, episodes among them) are replaced, never emitted as such."""
+    model = make_model(algorithm)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    sink = MemorySink()
+    with track(model, sink=sink, every="step"):
+        model.learn(TIMESTEPS[algorithm], log_interval=1)
+    with (tmp_path / "progress.csv").open() as progress:
+        logged = set(next(csv.reader(progress)))
+    assert {"time/time_elapsed", "time/fps"} <= logged
+    assert algorithm == "PPO" or "time/episodes" in logged
+    assert "train/learning_rate" in logged
+    assert "learning_rate" in sink.names
+    assert not [name for name in sink.names if name.startswith("time/")]
+
+
+def test_episode_means_at_the_step_sb3_dumps_them(tmp_path):
+    """Off-policy SB3 dumps its episode means where an episode ends, mid-rollout: they are stamped at that step."""
+    model = make_model("DQN", tensorboard_log=str(tmp_path))
+    sink = MemorySink()
+    with track(model, sink=sink, every="step"):
+        model.learn(TIMESTEPS["DQN"], log_interval=1)
+    dumped = dict(scalars(tmp_path)["rollout/ep_rew_mean"])
+    ours = dict(sink.history("episode_reward_mean"))
+    assert set(ours) <= set(dumped)
+    assert [ours[step] for step in sorted(ours)] == pytest.approx([dumped[step] for step in sorted(ours)], rel=1e-6)
+    after_learning_starts = {step for step in dumped if step > model.learning_starts + model.train_freq.frequency}
+    assert after_learning_starts <= set(ours)
+    assert any(step % model.train_freq.frequency for step in ours)  # dumps between two updates: not a window's step

@@ -12,10 +12,12 @@ from mlflow_servers import free_port
 from skrl_runs import make_runner
 
 from metrictap.adapting.adapter import find_adapter
+from metrictap.adapting.binding import Binding
 from metrictap.credentials import scrub
-from metrictap.delivery.spool import Spool, spool_directory
+from metrictap.delivery.spool import Spool
 from metrictap.errors import SpoolError
 from metrictap.sinks import Point
+from metrictap.tap.options import TapOptions
 
 
 def points(count, start=0, name="loss"):
@@ -157,17 +159,16 @@ class TestDirectory:
     def test_skrl_experiment_directory(self):
         """By default a skrl agent's spool goes into its experiment directory, beside its checkpoints."""
         runner = make_runner("PPO", timesteps=16)
-        folder = spool_directory(option=True, target=runner.agent, adapter=find_adapter(runner.agent))
-        assert folder == runner.agent.experiment_dir
+        binding = Binding.resolve(find_adapter(runner.agent), runner.agent)
+        assert TapOptions.of(spool=True).spool_folder(binding.directory) == runner.agent.experiment_dir
 
     def test_given_default_and_off(self, tmp_path):
         """A directory given is used as is; without an adapter directory it is ./metrictap-spool; False means none."""
         runner = make_runner("PPO", timesteps=16)
-        adapter = find_adapter(runner.agent)
-        assert spool_directory(option=tmp_path, target=runner.agent, adapter=adapter) == str(tmp_path)
-        assert spool_directory(option=False, target=runner.agent, adapter=adapter) is None
-        plain = type(adapter)(name="plain", match=type(adapter.match)(classes=("x",)), update=adapter.update)
-        assert spool_directory(option=True, target=runner.agent, adapter=plain) == str(Path.cwd() / "metrictap-spool")
+        folder = Binding.resolve(find_adapter(runner.agent), runner.agent).directory
+        assert TapOptions.of(spool=tmp_path).spool_folder(folder) == str(tmp_path)
+        assert TapOptions.of(spool=False).spool_folder(folder) is None
+        assert TapOptions.of(spool=True).spool_folder(None) == str(Path.cwd() / "metrictap-spool")
 
 
 class TestCrash:

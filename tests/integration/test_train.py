@@ -48,6 +48,13 @@ class TestTrain:
         assert f"mlflow ui --backend-store-uri {store()}" in out
         assert "run FINISHED: episode_reward_mean=" in out
 
+    def test_command_tag_is_what_was_typed(self, monkeypatch):
+        """The metrictap.command tag records the command as typed, even where a framework rewrites sys.argv."""
+        monkeypatch.setattr(sys, "argv", ["metrictap", "env.scene.ground=null"])
+        assert main(["train", "--task", "Pendulum-v1", "--num_envs", "2", "--timesteps", "32"]) == 0
+        (run,) = runs()
+        assert run.data.tags["metrictap.command"] == "metrictap train --task Pendulum-v1 --num_envs 2 --timesteps 32"
+
     def test_process_delivery(self):
         """With --delivery process a child process delivers every window and the run still ends FINISHED."""
         assert main(["train", "--task", "Pendulum-v1", "--num_envs", "2", "--timesteps", "160",

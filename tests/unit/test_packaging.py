@@ -38,3 +38,15 @@ def test_wheel_layout(tmp_path):
     assert not [name for name in names if name.startswith("adapters/")]
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "metrictap = metrictap.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_public_modules_export_what_they_define():
+    """metrictap.sinks and metrictap.testing each list their public names in a sorted __all__ that resolves."""
+    import metrictap.sinks
+    import metrictap.testing
+
+    for module in (metrictap.sinks, metrictap.testing):
+        assert module.__all__ == sorted(module.__all__)
+        assert all(hasattr(module, name) for name in module.__all__)
+    assert {"Sink", "MlflowSink", "Point"} <= set(metrictap.sinks.__all__)
+    assert {"MemorySink", "SyntheticAgent", "synthetic_adapter"} <= set(metrictap.testing.__all__)

@@ -40,6 +40,6 @@ def test_documented_tags_exist():
 
 def test_framework_table_is_current():
     """The README's per-framework table is exactly what `metrictap names` prints from the adapter files."""
-    from metrictap.cli.names import markdown  # noqa: PLC0415
+    from metrictap.cli.names import markdown
 
     assert markdown(shipped_adapters()) in README
