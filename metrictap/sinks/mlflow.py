@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
 LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoints
 RUNS = "/api/2.0/mlflow/runs/"
+EXPERIMENTS = "/api/2.0/mlflow/experiments/"
 RUN_REQUEST_TIMEOUT = 5.0  # seconds one request to create, read or end a run may take
 CHECK_TIMEOUT = 2.0  # seconds an entry waits to learn whether an MlflowSink's run exists
 INT64 = 2**63
@@ -250,7 +251,7 @@ class RunRequests:
                                 "tags": [{"key": key, "value": value} for key, value in tags.items()]}
         if run_name:
             body["run_name"] = run_name
-        return self._run(self._call("create", "POST", body, CreateRun.Response()).run)
+        return self._run(self._call(RUNS + "create", "POST", body, CreateRun.Response()).run)
 
     def get(self, run_id: str) -> Any:
         """The run *run_id*; an ``MlflowException`` (``RESOURCE_DOES_NOT_EXIST``) when there is none."""
@@ -258,7 +259,7 @@ class RunRequests:
             return self._client.get_run(run_id)
         from mlflow.protos.service_pb2 import GetRun
 
-        return self._run(self._call("get", "GET", {"run_id": run_id}, GetRun.Response()).run)
+        return self._run(self._call(RUNS + "get", "GET", {"run_id": run_id}, GetRun.Response()).run)
 
     def end(self, run_id: str, status: str, end_time_ms: int | None = None) -> None:
         """Set the run's end *status* (FINISHED, FAILED, KILLED), without MLflow's "View run ... at URL" line."""
@@ -270,8 +271,26 @@ class RunRequests:
             return
         from mlflow.protos.service_pb2 import UpdateRun
 
-        self._call("update", "POST", {"run_id": run_id, "status": status, "end_time": end_time_ms},
+        self._call(RUNS + "update", "POST", {"run_id": run_id, "status": status, "end_time": end_time_ms},
                    UpdateRun.Response())
+
+    def experiment(self, name: str) -> str:
+        """The id of the experiment *name*, created if it does not exist yet (as ``MLFLOW_EXPERIMENT_NAME`` asks)."""
+        if self._rest is None:
+            found = self._client.get_experiment_by_name(name)
+            return str(found.experiment_id if found else self._client.create_experiment(name))
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.service_pb2 import CreateExperiment, GetExperimentByName
+
+        try:
+            answer = self._call(EXPERIMENTS + "get-by-name", "GET", {"experiment_name": name},
+                                GetExperimentByName.Response())
+            return str(answer.experiment.experiment_id)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        created = self._call(EXPERIMENTS + "create", "POST", {"name": name}, CreateExperiment.Response())
+        return str(created.experiment_id)
 
     def _call(self, path: str, method: str, body: dict[str, Any], response: Any) -> Any:
         from mlflow.utils import proto_json_utils, rest_utils
@@ -280,9 +299,9 @@ class RunRequests:
         parse_dict: Any = proto_json_utils.parse_dict
         rest: Any = self._rest
         sent = {"params" if method == "GET" else "json": body}
-        answer = http_request(rest.get_host_creds(), RUNS + path, method, max_retries=0, backoff_factor=0,
+        answer = http_request(rest.get_host_creds(), path, method, max_retries=0, backoff_factor=0,
                               retry_codes=frozenset(), timeout=self.timeout, **sent)
-        answer = rest_utils.verify_rest_response(answer, RUNS + path)
+        answer = rest_utils.verify_rest_response(answer, path)
         parse_dict(answer.json(), response)
         return response
 
@@ -293,11 +312,25 @@ class RunRequests:
         return Run.from_proto(proto)
 
 
-def current_experiment_id() -> str:
-    """The experiment ``mlflow.start_run()`` would use in this thread (``mlflow.set_experiment``, the environment)."""
-    from mlflow.tracking import fluent
+def current_experiment_id(requests: RunRequests) -> str:
+    """The experiment ``mlflow.start_run()`` would use in this thread, any lookup by name through *requests*.
 
-    return str(fluent._get_experiment_id() or "0")  # noqa: SLF001 - the fluent API's own resolution
+    ``mlflow.set_experiment``'s choice first, then ``MLFLOW_EXPERIMENT_NAME`` (found or created by
+    one bounded request each: MLflow's own lookup retries for minutes), ``MLFLOW_EXPERIMENT_ID``,
+    then MLflow's default (``0``, or a notebook's experiment on Databricks).
+    """
+    import os
+
+    from mlflow.tracking import fluent
+    from mlflow.tracking.default_experiment import registry
+
+    active: Any = fluent._active_experiment_id  # noqa: SLF001 - set by mlflow.set_experiment
+    if active:
+        return str(active)
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        return requests.experiment(name)
+    return os.environ.get("MLFLOW_EXPERIMENT_ID") or str(registry.get_experiment_id() or "0")
 
 
 def activate_run(run: Any) -> None:

@@ -38,18 +38,22 @@ class RunOwner:
         from mlflow.tracking.context.registry import resolve_tags
 
         uri = str(module.get_tracking_uri())
-        run = self.start(uri, current_experiment_id(), tags=resolve_tags(), caller="track(sink=mlflow)")
+        run = self.start(uri, None, tags=resolve_tags(), caller="track(sink=mlflow)")
         activate_run(run)
         self._active = True
         return MlflowSink(self.run_id or "", uri)
 
-    def start(self, tracking_uri: str, experiment_id: str, *, run_name: str | None = None,
+    def start(self, tracking_uri: str, experiment_id: str | None, *, run_name: str | None = None,
               tags: dict[str, str] | None = None, caller: str = "metrictap") -> Any:
-        """Create the run (an ``mlflow.entities.Run``), or raise :class:`TrackerUnavailableError` within seconds."""
+        """Create the run (an ``mlflow.entities.Run``), or raise :class:`TrackerUnavailableError` within seconds.
+
+        Without *experiment_id*, in the experiment ``mlflow.start_run()`` would choose.
+        """
         from metrictap.credentials import scrub
 
         requests = RunRequests(tracking_uri)
         try:
+            experiment_id = experiment_id or current_experiment_id(requests)
             run = requests.create(experiment_id, run_name=run_name, tags=tags)
         except Exception as exc:
             answered = type(exc).__name__ == "RestException"  # the server refused the request itself
@@ -59,7 +63,8 @@ class RunOwner:
                       "is away")
             raise TrackerUnavailableError(
                 f"{caller}: could not start an MLflow run at {scrub(tracking_uri)} (tried: create a run in experiment "
-                f"{experiment_id}, one request of at most {requests.timeout:g} s): {_reason(exc)}. {advice}"
+                f"{experiment_id or 'of MLFLOW_EXPERIMENT_NAME'}, one request of at most {requests.timeout:g} s each): "
+                f"{_reason(exc)}. {advice}"
             ) from exc
         self._requests, self.run_id = requests, run.info.run_id
         return run

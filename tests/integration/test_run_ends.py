@@ -68,6 +68,24 @@ class TestEntry:
             assert time.monotonic() - started < RUN_REQUEST_TIMEOUT + SLACK
 
 
+    def test_experiment_named_in_the_environment(self, mlflow_server, monkeypatch):
+        """MLFLOW_EXPERIMENT_NAME is found or created with bounded requests: the run lands in it, and a server
+        that hangs on the lookup is refused within the request limit."""
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "edges-by-name")
+        runner = make_runner("PPO", timesteps=16)
+        with FaultyProxy(mlflow_server.uri) as proxy:
+            mlflow.set_tracking_uri(proxy.uri)
+            with track(runner.agent, sink=mlflow):
+                run = mlflow.active_run()
+            experiment = MlflowClient(mlflow_server.uri).get_experiment_by_name("edges-by-name")
+            assert run.info.experiment_id == experiment.experiment_id
+            proxy.hang.add("/api/2.0/mlflow/experiments/get-by-name")
+            started = time.monotonic()
+            with pytest.raises(TrackerUnavailableError, match="MLFLOW_EXPERIMENT_NAME"):
+                track(runner.agent, sink=mlflow).start()
+            assert time.monotonic() - started < RUN_REQUEST_TIMEOUT + SLACK
+
+
 @pytest.mark.usefixtures("tracking_uri")
 class TestExit:
     def test_hung_run_update_leaves_within_the_bound(self, mlflow_server, caplog, capsys):
