@@ -161,10 +161,8 @@ class RunSession:
             run = client.get_run(self.joined)
             self.experiment = client.get_experiment(run.info.experiment_id).name
         else:
-            found = client.get_experiment_by_name(self.experiment)
-            experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
-            run = self._owner.start(self.tracking_uri, experiment_id, run_name=self.run_name, tags=resolve_tags(),
-                                    caller=f"metrictap: experiment {self.experiment!r}")
+            run = self._owner.start(self.tracking_uri, None, experiment_name=self.experiment, run_name=self.run_name,
+                                    tags=resolve_tags(), caller="metrictap")
         self.run_id = run.info.run_id
         known = run.data.params
         client.log_batch(self.run_id, params=[Param(key, value) for key, value in params.items() if key not in known],

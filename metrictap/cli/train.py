@@ -185,7 +185,10 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
                          getattr(args, "run_id", None))
-    session.start(_params(training, args, every), _tags(training, args))
+    try:
+        session.start(_params(training, args, every), _tags(training, args))
+    except ConnectionError as exc:  # the server went away since check_store, or hangs on run requests
+        raise UsageError(str(exc)) from None
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()

@@ -43,17 +43,20 @@ class RunOwner:
         self._active = True
         return MlflowSink(self.run_id or "", uri)
 
-    def start(self, tracking_uri: str, experiment_id: str | None, *, run_name: str | None = None,
-              tags: dict[str, str] | None = None, caller: str = "metrictap") -> Any:
+    def start(self, tracking_uri: str, experiment_id: str | None, *, experiment_name: str | None = None,
+              run_name: str | None = None, tags: dict[str, str] | None = None, caller: str = "metrictap") -> Any:
         """Create the run (an ``mlflow.entities.Run``), or raise :class:`TrackerUnavailableError` within seconds.
 
-        Without *experiment_id*, in the experiment ``mlflow.start_run()`` would choose.
+        The experiment is *experiment_id*, else the one named *experiment_name* (created if need
+        be), else the one ``mlflow.start_run()`` would choose; every lookup is one bounded request.
         """
         from metrictap.credentials import scrub
 
         requests = RunRequests(tracking_uri)
         try:
-            experiment_id = experiment_id or current_experiment_id(requests)
+            if not experiment_id:
+                experiment_id = (requests.experiment(experiment_name) if experiment_name
+                                 else current_experiment_id(requests))
             run = requests.create(experiment_id, run_name=run_name, tags=tags)
         except Exception as exc:
             answered = type(exc).__name__ == "RestException"  # the server refused the request itself
@@ -61,10 +64,10 @@ class RunOwner:
                       "Start the tracking server and try again; or create the run yourself once it answers and "
                       "log with MlflowSink(run_id, tracking_uri), whose points wait in the spool while the server "
                       "is away")
+            where = experiment_id or repr(experiment_name or "MLFLOW_EXPERIMENT_NAME")
             raise TrackerUnavailableError(
                 f"{caller}: could not start an MLflow run at {scrub(tracking_uri)} (tried: create a run in experiment "
-                f"{experiment_id or 'of MLFLOW_EXPERIMENT_NAME'}, one request of at most {requests.timeout:g} s each): "
-                f"{_reason(exc)}. {advice}"
+                f"{where}, one request of at most {requests.timeout:g} s each): {_reason(exc)}. {advice}"
             ) from exc
         self._requests, self.run_id = requests, run.info.run_id
         return run
