@@ -65,6 +65,12 @@ class Binding:
                    classes=frozenset(kind.__name__ for kind in type(target).__mro__),
                    probes=probe_paths(adapter, agents))
 
+    @classmethod
+    def for_tags(cls, adapter: Adapter) -> Binding:
+        """A binding without a target, that only routes: for tags that arrive already named (rsl_rl's writer plug)."""
+        return cls(adapter=adapter, target=None, update=(None, ""), transition=None, flush=None, agents=(), cycle=1,
+                   directory=None, classes=frozenset())
+
     def tracked(self) -> Mapping[str, Any] | None:
         """The framework's mapping of tags to appended values, looked up now (a framework may replace it)."""
         tracking = self.adapter.tracking

@@ -98,6 +98,8 @@ def isaaclab3_argv(args: Any) -> list[str]:
             argv += [f"--{flag}", str(value)]
     if getattr(args, "distributed", False):
         argv.append("--distributed")
+    if getattr(args, "video", False):
+        argv += ["--video", "--video_length", str(args.video_length), "--video_interval", str(args.video_interval)]
     overrides = [] if getattr(args, "timesteps", None) is None else [f"agent.trainer.timesteps={args.timesteps}"]
     return argv + [item for item in args.extra if item != "--headless"] + overrides
 
@@ -156,14 +158,37 @@ def gymnasium_training(args: Any, skrl_major: int) -> Training:
     single = discrete and skrl_major < 2  # noqa: PLR2004 - skrl 1.4 steps discrete envs one at a time
     wrappers = [lambda env: gym.wrappers.DtypeObservation(env, np.float32)]
     env: Any
+    render: dict[str, Any] = {"render_mode": "rgb_array"} if getattr(args, "video", False) else {}
     if single:
-        env = gym.make(args.task)
+        env = gym.make(args.task, **render)
     else:
         env = gym.make_vec(args.task, num_envs=args.num_envs, vectorization_mode="sync", wrappers=wrappers,
-                           vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+                           vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}, **render)
+    recorder = record_videos(env, args) if render else None
+    env = recorder if recorder is not None else env
     apply_overrides(config, args, default_directory=args.task)
     wrapped = wrap_env(env, wrapper="gymnasium")
-    return Training(Runner(wrapped, config), config, "gymnasium", args.task, wrapped.close)
+    runner = Runner(wrapped, config)
+    if recorder is not None:  # Isaac Lab's place for them: the run's own folder, known once skrl made it
+        shutil.rmtree(os.path.dirname(recorder.video_folder), ignore_errors=True)
+        recorder.video_folder = os.path.join(str(runner.agent.experiment_dir), "videos", "train")
+        os.makedirs(recorder.video_folder, exist_ok=True)
+    return Training(runner, config, "gymnasium", args.task, wrapped.close)
+
+
+def record_videos(env: Any, args: Any) -> Any:
+    """*env* wrapped in gymnasium's RecordVideo as Isaac Lab's ``--video`` does it: a clip every interval."""
+    import tempfile
+
+    import gymnasium as gym
+
+    if importlib.util.find_spec("moviepy") is None:  # RecordVideo would fail only at its first clip: fail now
+        raise UsageError("--video records with gymnasium's RecordVideo, which needs moviepy: "
+                         "pip install moviepy pygame")
+    kind = gym.wrappers.vector.RecordVideo if isinstance(env, gym.vector.VectorEnv) else gym.wrappers.RecordVideo
+    folder = os.path.join(tempfile.mkdtemp(prefix="metrictap-videos-"), "videos")  # until skrl names the run
+    return kind(env, video_folder=folder, video_length=args.video_length,
+                step_trigger=lambda step: step % args.video_interval == 0)
 
 
 def requested_timesteps(args: Any, rollouts: int) -> int | None:

@@ -16,12 +16,15 @@ import json
 import os
 import queue
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from metrictap.adapting.names import sanitize
+from metrictap.cli.registry import checkpoint_step
 from metrictap.credentials import scrub, scrub_text
 
 MAX_PARAM_KEY, MAX_PARAM_VALUE = 250, 6000  # MLflow's limits
@@ -85,30 +88,40 @@ class Uploader:
 
     def __init__(self, tracking_uri: str, run_id: str) -> None:
         self._uri, self._run_id = tracking_uri, run_id
-        self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, str, str] | None] = queue.SimpleQueue()
         self._seen: set[tuple[str, int]] = set()
         self.uploaded: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self._thread = threading.Thread(target=self._run, name="metrictap-uploader", daemon=True)
         self._thread.start()
 
-    def upload(self, path: str, folder: str) -> None:
-        """Queue *path* for the artifact folder *folder*, unless this version of it was queued already.
+    def upload(self, path: str, folder: str, name: str = "") -> None:
+        """Queue *path* for the artifact folder *folder* (as *name*, else its own name), unless queued already.
 
         skrl rewrites ``best_agent.pt`` in place, so a file is uploaded again whenever it changed.
         """
         version = (path, os.stat(path).st_mtime_ns)
         if version not in self._seen:
             self._seen.add(version)
-            self._queue.put((path, folder))
+            self._queue.put((path, folder, name or os.path.basename(path)))
 
-    def upload_new(self, directory: str, folder: str) -> None:
-        """Queue every file in *directory* not queued before (checkpoints as skrl writes them)."""
+    def upload_new(self, directory: str, folder: str, start_timestep: int = 0, kept_through: int | None = None) -> None:
+        """Queue every file in *directory* not queued before (checkpoints as skrl writes them).
+
+        In a resumed run, skrl counts from 0 again: ``agent_<N>.pt`` goes up as ``agent_<N + start>.pt``,
+        continuing the run's checkpoints; one at a step the run already holds (*kept_through*) is not
+        sent, so that the run's checkpoints stay those of its metrics.
+        """
         if os.path.isdir(directory):
             for name in sorted(os.listdir(directory)):
                 path = os.path.join(directory, name)
+                step = checkpoint_step(name)
+                if step is not None:
+                    step += start_timestep
+                    if kept_through is not None and step <= kept_through:
+                        continue
                 if os.path.isfile(path):
-                    self.upload(path, folder)
+                    self.upload(path, folder, f"agent_{step}.pt" if step is not None else name)
 
     def close(self, timeout: float) -> bool:
         """Finish the queued uploads, waiting at most *timeout* seconds; True if all are done."""
@@ -121,9 +134,13 @@ class Uploader:
 
         client = MlflowClient(self._uri)
         while (item := self._queue.get()) is not None:
-            path, folder = item
+            path, folder, name = item
             try:
-                client.log_artifact(self._run_id, path, folder)
+                if name == os.path.basename(path):
+                    client.log_artifact(self._run_id, path, folder)
+                else:
+                    with tempfile.TemporaryDirectory() as renamed:
+                        client.log_artifact(self._run_id, shutil.copyfile(path, os.path.join(renamed, name)), folder)
                 self.uploaded.append(path)
             except Exception as exc:  # noqa: BLE001 - a failed upload is reported at the end, never fatal
                 self.failed.append((path, f"{type(exc).__name__}: {exc}"))
@@ -138,11 +155,15 @@ class RunSession:
     which creates and ends it with requests bounded to seconds. The session uses
     ``MlflowClient`` with an explicit run id throughout: MLflow's fluent API keeps the active
     run per thread and ends it at interpreter exit, which would end a joined run too.
+
+    A *resumed* run (``--resume``) is reopened (RUNNING again) and ended here like a new one.
     """
 
-    def __init__(self, tracking_uri: str, experiment: str, run_name: str, run_id: str | None = None) -> None:
+    def __init__(self, tracking_uri: str, experiment: str, run_name: str, run_id: str | None = None, *,
+                 resumed: str | None = None) -> None:
         self.tracking_uri, self.experiment, self.run_name = tracking_uri, experiment, run_name
-        self.joined = run_id or os.environ.get("MLFLOW_RUN_ID") or None
+        self.resumed = resumed
+        self.joined = None if resumed else run_id or os.environ.get("MLFLOW_RUN_ID") or None
         self.run_id = ""
         self.uploader: Uploader | None = None
         self._client: Any = None
@@ -157,9 +178,13 @@ class RunSession:
         from mlflow.tracking.context.registry import resolve_tags
 
         self._client = client = MlflowClient(self.tracking_uri)
-        if self.joined:
-            run = client.get_run(self.joined)
+        existing = self.joined or self.resumed
+        if existing:
+            run = client.get_run(existing)
             self.experiment = client.get_experiment(run.info.experiment_id).name
+            if self.resumed:
+                client.update_run(run.info.run_id, status="RUNNING")
+                self._owner.adopt(self.tracking_uri, run.info.run_id)  # a resumed run is ended like a created one
         else:
             run = self._owner.start(self.tracking_uri, None, experiment_name=self.experiment, run_name=self.run_name,
                                     tags=resolve_tags(), caller="metrictap")
@@ -209,7 +234,8 @@ class RunSession:
 
 
 @contextmanager
-def uploading_checkpoints(agent: Any, session: RunSession) -> Iterator[None]:
+def uploading_checkpoints(agent: Any, session: RunSession, start_timestep: int = 0,
+                          kept_through: int | None = None) -> Iterator[None]:
     """Upload each checkpoint as skrl writes it, so a crash keeps every checkpoint saved so far."""
     from metrictap.tap.patching import Patches
 
@@ -219,7 +245,7 @@ def uploading_checkpoints(agent: Any, session: RunSession) -> Iterator[None]:
     def upload_after(wrapped: Any, _instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
         if session.uploader is not None:
-            session.uploader.upload_new(directory, "checkpoints")
+            session.uploader.upload_new(directory, "checkpoints", start_timestep, kept_through)
         return result
 
     if callable(getattr(agent, "write_checkpoint", None)):
@@ -229,4 +255,18 @@ def uploading_checkpoints(agent: Any, session: RunSession) -> Iterator[None]:
     finally:
         patches.undo()
         if session.uploader is not None:
-            session.uploader.upload_new(directory, "checkpoints")
+            session.uploader.upload_new(directory, "checkpoints", start_timestep, kept_through)
+
+
+def logged_through(tracking_uri: str, run_id: str) -> int | None:
+    """The last step *run_id* holds a training metric at (``system/`` ones aside), or None if it holds none.
+
+    ``run.data`` keeps each metric's value at its largest step; MLflow's own system metrics
+    monitor reads the steps there too (the public ``metrics`` mapping drops them), instead of
+    loading every history.
+    """
+    from mlflow import MlflowClient
+
+    metrics = MlflowClient(tracking_uri).get_run(run_id).data._metric_objs  # noqa: SLF001 - see above
+    steps = [metric.step for metric in metrics if not metric.key.startswith("system/")]
+    return max(steps) if steps else None

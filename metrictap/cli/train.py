@@ -32,7 +32,23 @@ from metrictap.cli.backends import (
     isaaclab3_run,
     isaaclab_major,
 )
-from metrictap.cli.runs import RunSession, check_store, default_tracking_uri, flatten, uploading_checkpoints
+from metrictap.cli.registry import (
+    chosen_checkpoint,
+    fetch_checkpoint,
+    first_line,
+    is_mlflow_uri,
+    register_model,
+    resume_point,
+)
+from metrictap.cli.runs import (
+    RunSession,
+    check_store,
+    default_tracking_uri,
+    flatten,
+    logged_through,
+    uploading_checkpoints,
+)
+from metrictap.cli.videos import VideoWatcher
 from metrictap.credentials import scrub_text
 from metrictap.errors import UsageError
 from metrictap.tap.ranks import current_rank
@@ -53,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--timesteps", type=int, help="training timesteps (default: the agent config's, or 5000)")
     length.add_argument("--max_iterations", type=int, help="iterations; timesteps = max_iterations x rollouts")
-    parser.add_argument("--checkpoint", required=command == "eval", help="skrl checkpoint to load (.pt)")
+    parser.add_argument("--checkpoint", required=command == "eval",
+                        help="skrl checkpoint to load: a .pt file, runs:/<run_id>/<path> or models:/<name>/<version>")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: skrl's choice)")
     parser.add_argument("--headless", action="store_true", help="no rendering (Isaac Lab 2.x; accepted everywhere)")
     parser.add_argument("--distributed", action="store_true", help="multi-GPU (Isaac Lab; launch with torchrun)")
@@ -64,10 +81,27 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="who sends to MLflow: a thread of the training process, or a child process that "
                              "keeps MLflow's Python work off the training's interpreter lock")
     parser.add_argument("--metrics", metavar="NAME,...", help="log only these canonical names or glob patterns")
+    parser.add_argument("--video", action="store_true",
+                        help="record videos during training (gymnasium: RecordVideo; Isaac Lab: its own --video) and "
+                             "upload each to the run's videos/ as soon as it is complete")
+    parser.add_argument("--video_length", type=int, default=200, help="steps per video (default: 200)")
+    parser.add_argument("--video_interval", type=int, default=2000, help="steps between videos (default: 2000)")
+    parser.add_argument("--no-system", dest="system", action="store_false",
+                        help="do not sample CPU, memory, disk, network and GPUs (sampled by default, as system/...)")
+    parser.add_argument("--system_interval", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between two samples of the machine (default: 10)")
     parser.add_argument("--experiment", help="MLflow experiment (default: the task id)")
     parser.add_argument("--run_name", help="MLflow run name (default: the skrl run folder name)")
     parser.add_argument("--tracking_uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
                                                "sqlite:///mlflow.db)")
+    if command == "train":
+        parser.add_argument("--register_model", metavar="NAME",
+                            help="register the trained policy as a version of this model when the run ends FINISHED")
+        parser.add_argument("--register", choices=("final", "best"), default="final",
+                            help="which checkpoint --register_model registers (default: final)")
+        parser.add_argument("--resume", action="store_true",
+                            help="with --checkpoint runs:/<run_id>/.../agent_<N>.pt: log into that run and continue "
+                                 "its step axis from timestep N, without logging a step it already holds")
     if command == "eval":
         parser.add_argument("--episodes", type=int, default=10, help="episodes to evaluate (default: 10)")
         parser.add_argument("--run_id", help="log into this existing run (e.g. the training run)")
@@ -78,24 +112,42 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
         every = parse_every(args.mlflow_log_interval)
     except ValueError as exc:
         raise UsageError(str(exc).replace("every=", "--mlflow_log_interval ")) from None
-    only = None
-    if args.metrics is not None:
-        only = {name.strip() for name in args.metrics.split(",") if name.strip()}
-        if not only:
-            raise UsageError(f"--metrics {args.metrics!r} names no metric; accepted: canonical names or glob patterns "
-                             "separated by commas, e.g. --metrics episode_reward_mean,policy_loss")
+    only = _metrics(args.metrics)
+    _check_length_and_device(args)
+    if (args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not is_mlflow_uri(args.checkpoint)
+            and not os.path.isfile(args.checkpoint)):
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), "
+                         f"runs:/<run_id>/<path>, models:/<name>/<version>, or "
+                         f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
+    if args.video_length < 1 or args.video_interval < 1:
+        raise UsageError(f"--video_length {args.video_length} --video_interval {args.video_interval}: "
+                         "both must be at least 1")
+    if not args.system_interval > 0:
+        raise UsageError(f"--system_interval {args.system_interval:g}: must be a number of seconds > 0")
+    if getattr(args, "episodes", 1) < 1:
+        raise UsageError(f"--episodes {args.episodes}: must be at least 1")
+    return every, only
+
+
+def _metrics(text: str | None) -> set[str] | None:
+    """``--metrics NAME,...`` as the ``only=`` set; a value that names nothing is a mistake, not "log nothing"."""
+    if text is None:
+        return None
+    only = {name.strip() for name in text.split(",") if name.strip()}
+    if not only:
+        raise UsageError(f"--metrics {text!r} names no metric; accepted: canonical names or glob patterns "
+                         "separated by commas, e.g. --metrics episode_reward_mean,policy_loss")
+    return only
+
+
+def _check_length_and_device(args: argparse.Namespace) -> None:
+    """``--timesteps``/``--max_iterations`` of at least 1, and a ``--device`` torch knows and this machine has."""
     for flag in ("timesteps", "max_iterations"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise UsageError(f"--{flag} {value}: must be at least 1")
     if args.device is not None:
         _check_device(args.device)
-    if args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not os.path.isfile(args.checkpoint):
-        raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), or "
-                         f"{' or '.join(CHECKPOINT_SELECTORS)} with Isaac Lab 3")
-    if getattr(args, "episodes", 1) < 1:
-        raise UsageError(f"--episodes {args.episodes}: must be at least 1")
-    return every, only
 
 
 def _check_device(device: str) -> None:
@@ -132,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
     if args.num_envs is not None and args.num_envs < 1:
         raise UsageError(f"--num_envs {args.num_envs}: must be at least 1")
     uri = args.tracking_uri or default_tracking_uri()
+    args.resumed = resume_point(args.checkpoint) if getattr(args, "resume", False) else None
+    if is_mlflow_uri(args.checkpoint):
+        args.checkpoint = fetch_checkpoint(args.checkpoint, uri)
     primary = current_rank() == 0
     major = isaaclab_major()
     if backend == "isaaclab" and major is not None and major >= 3:  # noqa: PLR2004
@@ -182,24 +237,27 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
         raise UsageError(str(exc).replace("only= names", "--metrics names")) from None
     except ConnectionError as exc:
         raise UsageError(str(exc)) from None
+    resumed, start = args.resumed or (None, 0)
+    already = logged_through(uri, resumed) if resumed else None
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
-                         getattr(args, "run_id", None))
-    try:
-        session.start(_params(training, args, every), _tags(training, args))
-    except ConnectionError as exc:  # the server went away since check_store, or hangs on run requests
-        raise UsageError(str(exc)) from None
+                         getattr(args, "run_id", None), resumed=resumed)
+    _open(session, training, args, every)
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()
     outcome = {"status": "FAILED"}
     later = ending if ending is not None else contextlib.ExitStack()
+    if getattr(args, "register_model", None):  # runs after _end (last in, first out): once the run is FINISHED
+        later.callback(_register, training, args, session, outcome, last)
     later.callback(_end, session, outcome, last, prefix, str(getattr(agent, "experiment_dir", ".")))
     code = 1
     try:
-        later.enter_context(uploading_checkpoints(agent, session))
+        _upload_as_written(later, agent, session, start, already)
         with _sigterm_as_interrupt(), track(agent, sink=[MlflowSink(session.run_id, uri), last], every=every,
-                                            only=only, prefix=prefix, delivery=args.delivery):
+                                            only=only, prefix=prefix, delivery=args.delivery, system=args.system,
+                                            system_interval=args.system_interval, start_timestep=start,
+                                            logged_through=already):
             training.run(mode)
         outcome["status"], code = "FINISHED", 0
     except KeyboardInterrupt:
@@ -212,12 +270,57 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     return code
 
 
+def _open(session: RunSession, training: Training, args: argparse.Namespace, every: Any) -> None:
+    """Start the session's run; a server lost since the store was checked is one usage line, not a traceback."""
+    try:
+        session.start(_params(training, args, every), _tags(training, args))
+    except ConnectionError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _upload_as_written(later: contextlib.ExitStack, agent: Any, session: RunSession, start: int,
+                       already: int | None) -> None:
+    """Checkpoints and videos go up as they are written, until *later* closes (videos first, then the rest)."""
+    later.enter_context(uploading_checkpoints(agent, session, start, already))
+    if session.uploader is not None:  # videos appear under the run's folder (gymnasium here, Isaac Lab's own)
+        later.enter_context(VideoWatcher(os.path.join(str(getattr(agent, "experiment_dir", ".")), "videos"),
+                                         session.uploader))
+
+
 def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str, folder: str) -> None:
     """Finish the uploads, set the run's status (waiting in a spool in *folder* if need be), and say how it ended."""
     status = outcome["status"]
     for problem in session.end(status, spool_folder=folder):
         print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
     print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
+
+
+def _register(training: Training, args: argparse.Namespace, session: RunSession, outcome: dict[str, str],
+              last: Any) -> None:
+    """Once the run ended FINISHED, register the chosen checkpoint; a refusal is one line on stderr."""
+    from importlib.metadata import version
+
+    if outcome["status"] != "FINISHED":
+        return
+    folder = str(getattr(training.runner.agent, "experiment_dir", "."))
+    checkpoint = chosen_checkpoint(folder, args.register)
+    if checkpoint is None:
+        print(f"metrictap: --register_model {args.register_model}: skrl wrote no {args.register} checkpoint in "  # noqa: T201
+              f"{folder}; nothing registered", file=sys.stderr)
+        return
+    tags = {"task": training.task, "algorithm": args.algorithm, "metrictap_version": version("metrictap"),
+            "checkpoint": f"{args.register}: {os.path.basename(checkpoint)}"}
+    if "episode_reward_mean" in last.names:
+        tags["episode_reward_mean"] = f"{last.last('episode_reward_mean'):.6g}"
+    try:
+        number = register_model(session.tracking_uri, session.run_id, args.register_model, checkpoint=checkpoint,
+                                config=os.path.join(folder, "params", "agent.yaml"), tags=tags)
+    except Exception as exc:  # noqa: BLE001 - every registry refuses in its own words; the run is done either way
+        print(f"metrictap: the model registry refused --register_model {args.register_model}: {first_line(exc)} "  # noqa: T201
+              "(the run is FINISHED; its checkpoints are in its artifacts)", file=sys.stderr)
+        return
+    print(f"metrictap: registered {args.register_model} version {number} "  # noqa: T201
+          f"(models:/{args.register_model}/{number}) from {os.path.basename(checkpoint)}", flush=True)
 
 
 def _summary(last: Any, prefix: str) -> str:

@@ -43,7 +43,8 @@ class ProcessCourier(SpoolCourier):
         self._child = subprocess.Popen([sys.executable, "-m", "metrictap.delivery.process"],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self._tell(json.dumps({"spool": spool.path, "run_id": sink.run_id, "tracking_uri": sink.resolved_uri(),
-                               "batch_size": sink.batch_size, "timeout": sink.timeout}))
+                               "batch_size": sink.batch_size, "timeout": sink.timeout,
+                               "max_requests_per_second": sink.max_requests_per_second}))
 
     @property
     def spooled(self) -> int:
@@ -163,7 +164,7 @@ def main() -> int:
     """The child: deliver the spool named on stdin as the parent's commands say."""
     settings = json.loads(sys.stdin.readline())
     sink = MlflowSink(settings["run_id"], settings["tracking_uri"], batch_size=settings["batch_size"],
-                      timeout=settings["timeout"])
+                      timeout=settings["timeout"], max_requests_per_second=settings["max_requests_per_second"])
     out, sys.stdout = sys.stdout, sys.stderr  # anything MLflow prints must not mix with the reports
     spool = Spool.open(settings["spool"])
     courier = _ReportingCourier(sink, spool, out)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from metrictap.adapting.routing import Route, Router
 from metrictap.adapting.selection import Selection
 from metrictap.emitting.episodes import Episodes, to_numpy
-from metrictap.emitting.messages import Close, Rows
+from metrictap.emitting.messages import Close, Ready, Rows
 from metrictap.emitting.window import Window
 
 if TYPE_CHECKING:  # the delivery modules load on the first entry into a tap, not on `import metrictap`
@@ -38,9 +38,11 @@ class Emitter:
     """One background thread per tap, feeding the couriers; its own counters are written by that thread only."""
 
     def __init__(self, router: Router, couriers: Sequence[Courier], selection: Selection, *, prefix: str = "",
-                 depth: int = 2, interval: float = 1.0, on_error: Callable[[str, BaseException], None]) -> None:
+                 depth: int = 2, interval: float = 1.0, on_error: Callable[[str, BaseException], None],
+                 logged_through: int | None = None) -> None:
         self._router, self.couriers, self._selection = router, list(couriers), selection
         self._prefix, self._depth, self._interval, self._on_error = prefix, depth, interval, on_error
+        self._logged_through = logged_through  # a resumed run holds these steps already
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._episodes = Episodes()
         self._hook_routes: dict[str, Route] = {}
@@ -143,14 +145,35 @@ class Emitter:
                 self._account(message.rows)
                 points = [] if message.stamped is None else [(message.stamped[0], self._stamped(message.stamped[1]))]
                 points.append((message.step, self._values(message)))
-                points = [(step, values) for step, values in points if values]
+                points = [(step, values) for step, values in points if values and not self._logged(step, values)]
                 for step, values in points:
                     for courier in self.couriers:
                         courier.put((step, message.timestamp_ms, values))
                 return bool(points)
+            elif isinstance(message, Ready):
+                return self._ready(message)
         except Exception as exc:  # noqa: BLE001 - a bad window must not stop delivery of the next ones
             self._on_error("emitter", exc)
         return False
+
+    def _logged(self, step: int, values: dict[str, float]) -> bool:
+        """Whether the run holds *step* already (a resumed run): then its values are counted as superseded."""
+        if self._logged_through is None or step > self._logged_through:
+            return False
+        self.dropped["superseded"] += len(values)
+        return True
+
+    def _ready(self, message: Ready) -> bool:
+        """Hand ready-made values to every courier; non-finite ones are dropped and counted."""
+        values = {name: value for name, value in message.values.items() if math.isfinite(value)}
+        self.collected += len(message.values)
+        if len(values) < len(message.values):
+            self.dropped["non_finite"] += len(message.values) - len(values)
+        if not values:
+            return False
+        for courier in self.couriers:
+            courier.put((message.step, message.timestamp_ms, values))
+        return True
 
     def _account(self, count: int) -> None:
         """Replay the next *count* recorded steps into the episode accounting: those of the window closing now."""

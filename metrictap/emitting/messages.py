@@ -1,5 +1,7 @@
 """What the training thread hands the emitter thread: per-step copies (:class:`Rows`) and window ends (:class:`Close`).
 
+Other threads of a tap post :class:`Ready` values, already named and reduced (the system sampler's readings).
+
 The copies are made on every env step inside the framework's own call, so they cost as little
 as the data allows: tensors are copied on their own device with tensor methods (about a
 microsecond of dispatch each, and no ``import`` per call), keep their shape, and are
@@ -44,6 +46,19 @@ class Close:
         self.step, self.timestamp_ms, self.slices = step, timestamp_ms, slices
         self.measured, self.hooks, self.fallback, self.rows = measured, hooks, fallback, rows
         self.stamped = stamped
+
+
+class Ready:
+    """Named values ready to deliver at one step and time; the emitter passes them on without ``only=`` or prefix.
+
+    They bypass the filter and the prefix because their names are fixed by the store's own
+    conventions (MLflow groups ``system/...`` names in its UI) and were asked for by name.
+    """
+
+    __slots__ = ("step", "timestamp_ms", "values")
+
+    def __init__(self, *, step: int, timestamp_ms: int, values: dict[str, float]) -> None:
+        self.step, self.timestamp_ms, self.values = step, timestamp_ms, values
 
 
 def copy_row(rewards: Any, terminated: Any, truncated: Any) -> tuple[Any, Any, Any]:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from metrictap.errors import RejectedPointsError, ServerError
+from metrictap.sinks.budget import AUTO, RequestBudget, budget_for, check_rate, store_defaults
 from metrictap.sinks.protocol import Point
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ EXPERIMENTS = "/api/2.0/mlflow/experiments/"
 RUN_REQUEST_TIMEOUT = 5.0  # seconds one request to create, read or end a run may take
 CHECK_TIMEOUT = 2.0  # seconds an entry waits to learn whether an MlflowSink's run exists
 INT64 = 2**63
+TOO_MANY_REQUESTS = 429
 
 
 class MlflowSink:
@@ -51,26 +53,39 @@ class MlflowSink:
         run_id: the run to log into.
         tracking_uri: the store or server; None means MLflow's default resolution
             (``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db``).
-        batch_size: metrics per request; MLflow's limit is 1000, Azure ML documents 250.
+        batch_size: metrics per request; MLflow's limit is 1000, Azure ML documents 250. None
+            (the default) picks by store: 250 for Azure ML, else 1000.
         timeout: seconds one request to a server may take.
+        max_requests_per_second: requests a second this process sends to the server's host, over
+            all its sinks to that host (:mod:`metrictap.sinks.budget`); ``"auto"`` (the
+            default) picks by store: 40 for Databricks, else no limit; None: no limit. The
+            seconds delivery waited for it add up in :attr:`budget_waited`.
+
+    The store kind is read from *tracking_uri*, else ``MLFLOW_TRACKING_URI``.
 
     """
 
-    def __init__(self, run_id: str, tracking_uri: str | None = None, *, batch_size: int = 1000,
-                 timeout: float = 10.0) -> None:
+    def __init__(self, run_id: str, tracking_uri: str | None = None, *, batch_size: int | None = None,
+                 timeout: float = 10.0, max_requests_per_second: float | str | None = AUTO) -> None:
         if not isinstance(run_id, str) or not run_id:
             raise ValueError(f"MlflowSink needs a run id string, got {run_id!r}")
+        defaults = store_defaults(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""))
+        batch_size = defaults.batch_size if batch_size is None else batch_size
         if not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size={batch_size!r}; accepted: an int from 1 to 1000")
+            raise ValueError(f"batch_size={batch_size!r}; accepted: an int from 1 to 1000, or None (by store)")
         if not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout={timeout!r}; accepted: a number of seconds > 0")
         self.run_id, self.tracking_uri, self.batch_size, self.timeout = run_id, tracking_uri, batch_size, timeout
+        self.max_requests_per_second = (defaults.requests_per_second if max_requests_per_second == AUTO
+                                        else check_rate(max_requests_per_second))
+        self.budget_waited = 0.0
+        self._budget: RequestBudget | None = None
         self._client: Any = None
         self._rest: Any = None
         self._writer: SqliteWriter | None = None
 
     @classmethod
-    def for_active_run(cls, *, batch_size: int = 1000) -> MlflowSink:
+    def for_active_run(cls, *, batch_size: int | None = None) -> MlflowSink:
         """A sink bound to the run active in the calling thread (the caller must have started one)."""
         import mlflow
 
@@ -127,6 +142,8 @@ class MlflowSink:
             self._client = MlflowClient(self.tracking_uri)
             store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
             self._rest = store if isinstance(store, RestStore) else None
+            if self._rest is not None:
+                self._budget = budget_for(self.resolved_uri(), self.max_requests_per_second)
             self._writer = SqliteWriter.for_store(store, self.run_id)
         for start in range(0, len(points), self.batch_size):
             chunk = points[start : start + self.batch_size]
@@ -142,6 +159,8 @@ class MlflowSink:
         http_request: Any = rest_utils.http_request
         body = {"run_id": self.run_id, "metrics": [{"key": name, "value": _json_number(value), "timestamp": stamp,
                                                     "step": step} for name, value, step, stamp in points]}
+        if self._budget is not None:
+            self.budget_waited += self._budget.take()
         response = http_request(self._rest.get_host_creds(), LOG_BATCH, "POST", max_retries=0, backoff_factor=0,
                                 retry_codes=frozenset(), timeout=timeout, json=body)
         if response.status_code == 200:  # noqa: PLR2004 - HTTP OK
@@ -152,7 +171,10 @@ class MlflowSink:
             message = response.text[:500]
         if response.status_code == 400 and self.run_id not in message:  # noqa: PLR2004 - a bad point, not a bad run
             raise RejectedPointsError(message)
-        raise ServerError(response.status_code, message, retry_after(response.headers.get("Retry-After", "")))
+        wait = retry_after(response.headers.get("Retry-After", ""))
+        if response.status_code == TOO_MANY_REQUESTS and self._budget is not None:
+            self._budget.hold(wait or 1.0)  # every sink to this host waits, not only this one
+        raise ServerError(response.status_code, message, wait)
 
     def _log_batch(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric

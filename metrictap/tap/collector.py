@@ -39,8 +39,9 @@ class Collector:
     """Observes one bound target's update, transition and flush calls for one tap."""
 
     def __init__(self, binding: Binding, *, every: Every, step_axis: str, post: Callable[[object], None],
-                 fail: Fail, episodes: bool = True) -> None:
+                 fail: Fail, episodes: bool = True, start_timestep: int = 0) -> None:
         adapter = binding.adapter
+        self._start = start_timestep  # the framework's timestep 0 is this one of the run (a resumed run goes on)
         self.binding, self.every, self.step_axis = binding, every, step_axis
         self._episodes = episodes  # False when only= selects no episode metric: then no step is copied
         self._post, self.fail = post, fail
@@ -58,7 +59,7 @@ class Collector:
         self._truncated: list[Any] = []
         self._successes: list[Any] = []
         self._num_envs = 0
-        self._timestep = -1
+        self._timestep = start_timestep - 1
         self._update_timestep: object = MISSING
         now = time.perf_counter()
         self._opened = self._last_update_end = now
@@ -111,7 +112,7 @@ class Collector:
         self._learning += end - start
         self._last_update_end = end
         if isinstance(timestep, int):
-            self._timestep = timestep
+            self._timestep = timestep + self._start
         self._due = self.every.due(self._window_iterations, end - self._opened)
 
     def _step_begins(self, *_call: object) -> None:
@@ -164,7 +165,7 @@ class Collector:
         self.transitions += 1
         self._dirty = True
         timestep = self.readers["transition.step"].read(args, kwargs)
-        self._timestep = timestep if isinstance(timestep, int) else self._timestep + 1
+        self._timestep = timestep + self._start if isinstance(timestep, int) else self._timestep + 1
         if row is not None:
             rewards, terminated, truncated, success = row
             # A copy's shape, not len(): len() of a tensor is a Python function in torch.
@@ -248,6 +249,10 @@ class Collector:
         self._window_iterations = self._window_cycles = 0
         self._learning, self._rollout, self._dirty = 0.0, 0.0, False
         self._hand_over(now, force=final)
+
+    def current_step(self) -> int:
+        """The step a window closing now would have; other threads (the system sampler) read it too."""
+        return self._step()
 
     def _step(self) -> int:
         if self.step_axis == "iterations":

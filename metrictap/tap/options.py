@@ -17,6 +17,7 @@ from metrictap.adapting.names import is_valid
 from metrictap.adapting.schema import Update
 from metrictap.tap.ranks import check_ranks
 from metrictap.tap.schedule import Every, parse_every
+from metrictap.tap.system import check_system
 
 STEP_AXES = Update.AXES
 MAX_NAME = 250  # MLflow's limit on a metric name
@@ -38,12 +39,17 @@ class TapOptions:
     spool: str | os.PathLike[str] | bool = True
     ranks: int | str = 0
     delivery: str = "thread"
+    system: bool = False
+    system_interval: float = 10.0
+    start_timestep: int = 0
+    logged_through: int | None = None
 
     @classmethod
     def of(cls, *, every: int | str | Every = "balanced", only: Iterable[str] | None = None, prefix: str = "",
            step: str | None = None, adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
            flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
-           delivery: str = "thread") -> TapOptions:
+           delivery: str = "thread", system: bool = False, system_interval: float = 10.0, start_timestep: int = 0,
+           logged_through: int | None = None) -> TapOptions:
         """Validate and normalise the options as ``track()`` received them."""
         schedule = parse_every(every)
         if strict is None:
@@ -66,9 +72,12 @@ class TapOptions:
         if delivery == "process" and spool is False:
             raise ValueError("delivery='process' sends from the spool file; accepted with spool=True or a directory, "
                              "not spool=False")
+        system, system_interval = check_system(system, system_interval)
+        check_resume(start_timestep, logged_through)
         return cls(every=schedule, only=only, prefix=prefix, step=step, adapter=adapter, depth=depth,
                    strict=strict, flush_timeout=flush_timeout, spool=spool, ranks=check_ranks(ranks),
-                   delivery=delivery)
+                   delivery=delivery, system=system, system_interval=system_interval,
+                   start_timestep=start_timestep, logged_through=logged_through)
 
     def check_prefix(self, names: Iterable[str], framework: str) -> None:
         """Refuse a prefix that would push one of *names* (those the adapter produces) past MLflow's length limit."""
@@ -101,3 +110,11 @@ def _check_types(*, strict: object, prefix: object, adapter: object) -> None:
     if adapter is not None and not isinstance(adapter, Adapter):
         raise TypeError(f"adapter={adapter!r}; accepted: None (the shipped adapters) or a metrictap.Adapter, "
                         "e.g. Adapter.from_toml(text)")
+
+
+def check_resume(start_timestep: object, logged_through: object) -> None:
+    """A ValueError naming *start_timestep* or *logged_through* (the options of a resumed run) if malformed."""
+    if isinstance(start_timestep, bool) or not isinstance(start_timestep, int) or start_timestep < 0:
+        raise ValueError(f"start_timestep={start_timestep!r}; accepted: an int >= 0")
+    if logged_through is not None and (isinstance(logged_through, bool) or not isinstance(logged_through, int)):
+        raise ValueError(f"logged_through={logged_through!r}; accepted: an int (a step) or None")

@@ -72,6 +72,10 @@ class RunOwner:
         self._requests, self.run_id = requests, run.info.run_id
         return run
 
+    def adopt(self, tracking_uri: str, run_id: str) -> None:
+        """Own an existing run (one ``metrictap train --resume`` continues), so that :meth:`close` ends it."""
+        self._requests, self.run_id = RunRequests(tracking_uri), run_id
+
     def final_state(self, exc_type: type[BaseException] | None) -> tuple[str, str] | None:
         """The owned run's id and the status a block that ended with *exc_type* gives it; None if none is owned."""
         if self.run_id is None:

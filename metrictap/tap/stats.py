@@ -24,6 +24,9 @@ class TapStats:
     which ``metrictap replay`` delivers; ``spool`` names it while the tap is active, and after
     exit only if points remain in it. ``queued`` counts what the training thread handed to the
     emitter thread and it has not taken yet: a backlog that grows means the emitter falls behind.
+    ``throttled`` is the seconds this tap's MLflow sinks waited for their request budget
+    (``MlflowSink(max_requests_per_second=...)``), counted by the process that sends: with
+    ``delivery="process"`` the child waits, and it stays 0 here.
     """
 
     updates: int = 0
@@ -36,6 +39,7 @@ class TapStats:
     spooled: int = 0
     spool: str = ""
     queued: int = 0
+    throttled: float = 0.0
     dropped: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 

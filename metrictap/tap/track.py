@@ -30,6 +30,7 @@ from metrictap.tap.ranks import current_rank, rank_prefix
 from metrictap.tap.run_owner import RunOwner
 from metrictap.tap.schedule import Every
 from metrictap.tap.stats import ErrorLog, TapStats
+from metrictap.tap.system import SystemSampler, samples_here
 
 if TYPE_CHECKING:  # the delivery package loads on the first entry, not on import
     from metrictap.delivery.courier import Courier
@@ -42,7 +43,8 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
           only: Iterable[str] | None = None, prefix: str = "", step: str | None = None,
           adapter: Adapter | None = None, depth: int = 2, strict: bool | None = None,
           flush_timeout: float = 10.0, spool: str | os.PathLike[str] | bool = True, ranks: int | str = 0,
-          delivery: str = "thread") -> Tap:
+          delivery: str = "thread", system: bool = False, system_interval: float = 10.0, start_timestep: int = 0,
+          logged_through: int | None = None) -> Tap:
     """Tap *target*'s training into *sink* for the duration of a ``with`` block (or ``start()``/``stop()``).
 
     Args:
@@ -75,11 +77,21 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
             ``"process"``, a child process that sends from the spool, so that MLflow's own
             Python work (a sqlite store costs 100-150 µs per metric) never holds the
             interpreter lock that training needs. Other sinks are always served by a thread.
+        system: also sample the machine (CPU, memory, disk, network, each GPU through NVML) on
+            a thread of its own, under MLflow's system metric names (``system/...``), into the
+            same delivery; only the first process of each node samples.
+        system_interval: seconds between two samples of the machine.
+        start_timestep: the run's timestep at the framework's timestep 0, so that a training
+            resumed from a checkpoint continues the run's ``timestep`` and ``timesteps`` axes.
+        logged_through: the last step the run already holds; windows at or before it are
+            dropped (counted as ``superseded``), so that a resumed run gets no step twice.
 
     """
     return Tap(target, sink, TapOptions.of(every=every, only=only, prefix=prefix, step=step, adapter=adapter,
                                            depth=depth, strict=strict, flush_timeout=flush_timeout, spool=spool,
-                                           ranks=ranks, delivery=delivery))
+                                           ranks=ranks, delivery=delivery, system=system,
+                                           system_interval=system_interval, start_timestep=start_timestep,
+                                           logged_through=logged_through))
 
 
 class Tap:
@@ -97,6 +109,7 @@ class Tap:
         self._binding: Binding | None = None
         self._collector: Collector | None = None
         self._emitter: Emitter | None = None
+        self._sampler: SystemSampler | None = None
         self._patches = Patches()
         self._couriers: list[Courier] = []
         self._spool_folder: str | None = None
@@ -147,19 +160,25 @@ class Tap:
                 sink.check_run()
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(binding, every=options.every, step_axis=options.step or binding.adapter.update.axis,
-                              post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)))
+                              post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)),
+                              start_timestep=options.start_timestep)
         self._spool_folder = options.spool_folder(binding.directory)
         self._couriers = couriers = couriers_for(sinks, self._spool_folder, self._errors.record,
                                                  process=options.delivery == "process",
                                                  owned_run=self._run_owner.run_id)
         self._emitter = Emitter(Router(binding), couriers, self.selection,
                                 prefix=f"{self._rank_prefix}{options.prefix}", depth=options.depth,
+                                logged_through=options.logged_through,
                                 on_error=self._errors.record)
         collector.install(self._patches)
         hooks = [hook for hook in self.adapter.hooks if not hook.name or self.selection.covers(hook.name)]
         install_hooks(hooks, binding, collector, self._patches)
         self._binding, self._collector = binding, collector
         self._emitter.start()
+        if options.system and samples_here():
+            self._sampler = SystemSampler(self._emitter.post, collector.current_step,
+                                          interval=options.system_interval, on_error=self._errors.record)
+            self._sampler.start()
 
     def _post(self, message: object) -> None:
         if self._emitter is not None:
@@ -187,6 +206,12 @@ class Tap:
         finally:
             with _tracked_lock:
                 _tracked.discard(id(self.target))
+        if self._sampler is not None:  # its last sample must reach the emitter before the emitter closes
+            try:
+                self._sampler.stop()
+            except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
+                self._errors.record("system metrics", error)
+            self._sampler = None
         try:
             collector.close(final=True)
         except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
@@ -244,4 +269,5 @@ class Tap:
                         transitions=collector.transitions, windows=collector.windows, points=points,
                         delivered=delivered, pending=pending, spooled=min(spooled, pending), spool=emitter.spool,
                         queued=emitter.queued(),
+                        throttled=sum(getattr(courier.sink, "budget_waited", 0.0) for courier in emitter.couriers),
                         dropped=dict(dropped), errors=dict(self._errors.counts))

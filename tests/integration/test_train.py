@@ -43,6 +43,8 @@ class TestTrain:
         assert run.data.tags["backend"] == "gymnasium"
         assert [a.path for a in client.list_artifacts(run.info.run_id, "params")] == ["params/agent.yaml"]
         assert "checkpoints/agent_320.pt" in [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")]
+        assert {"system/cpu_utilization_percentage", "system/process_memory_usage_megabytes"} <= set(
+            run.data.metrics)  # sampled by default
         out = capfd.readouterr().out
         assert f"MLflow run {run.info.run_id}" in out
         assert f"mlflow ui --backend-store-uri {store()}" in out
@@ -56,11 +58,12 @@ class TestTrain:
         assert run.data.tags["metrictap.command"] == "metrictap train --task Pendulum-v1 --num_envs 2 --timesteps 32"
 
     def test_process_delivery(self):
-        """With --delivery process a child process delivers every window and the run still ends FINISHED."""
+        """With --delivery process a child delivers every window, the run ends FINISHED; --no-system samples none."""
         assert main(["train", "--task", "Pendulum-v1", "--num_envs", "2", "--timesteps", "160",
-                     "--mlflow_log_interval", "step", "--delivery", "process"]) == 0
+                     "--mlflow_log_interval", "step", "--delivery", "process", "--no-system"]) == 0
         (run,) = runs()
         assert run.info.status == "FINISHED"
+        assert not [name for name in run.data.metrics if name.startswith("system/")]
         assert len(MlflowClient(store()).get_metric_history(run.info.run_id, "policy_loss")) == 160 // 16
 
     def test_eval_logs_into_the_training_run(self):
@@ -138,6 +141,7 @@ class TestUserErrors:
         (["--task", "Pendulum-v1", "--max_iterations", "-1"], "--max_iterations -1: must be at least 1"),
         (["--task", "Pendulum-v1", "--device", "bogus"], "--device bogus: not a torch device"),
         (["--task", "Pendulum-v1", "--tracking_uri", "http://alice:se@cret456@127.0.0.1:9"], "Connection refused"),
+        (["--task", "Pendulum-v1", "--system_interval", "0"], "--system_interval 0: must be a number of seconds > 0"),
     ])
     def test_one_line_and_nothing_written(self, argv, message, capfd):
         """Each mistake exits 2 with one line naming it, no traceback, and no run in the store."""
