@@ -51,5 +51,9 @@ class ServerError(ConnectionError):
         self.status, self.retry_after = status, retry_after
 
 
+class TrackerUnavailableError(ConnectionError):
+    """The tracking server did not answer a request the tap's entry needs (starting its run, checking a run id)."""
+
+
 class UsageError(Exception):
     """A mistake in what the user asked of a ``metrictap`` command: reported in one line, exit status 2."""

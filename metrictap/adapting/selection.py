@@ -24,10 +24,12 @@ class Selection:
     """Decides, once per name, whether a metric is emitted."""
 
     def __init__(self, only: Iterable[str] | None, catalogue: Iterable[str], framework: str) -> None:
+        catalogue = tuple(catalogue)
         self.only = None if only is None else frozenset(_names(only))
+        self.names = tuple(_PLACEHOLDER.sub("", entry) for entry in catalogue)  # placeholders taken as empty
         self._cache: dict[str, bool] = {}
         if self.only is not None:
-            _check(self.only, tuple(catalogue), framework)
+            _check(self.only, catalogue, framework)
 
     @classmethod
     def for_adapter(cls, only: Iterable[str] | None, adapter: Adapter) -> Selection:
@@ -58,7 +60,12 @@ class Selection:
 def _names(only: Iterable[str]) -> list[str]:
     if isinstance(only, str):
         raise TypeError(f"only={only!r} is a single string; pass a set of names, e.g. only={{{only!r}}}")
+    if not isinstance(only, Iterable):
+        raise TypeError(f"only={only!r}; accepted: None (every metric) or a set of metric names or glob patterns")
     items = list(only)
+    if not items:
+        raise ValueError(f"only={only!r} selects nothing, so the tap would log nothing; accepted: None (every metric) "
+                         "or a non-empty set of metric names or glob patterns")
     bad = [item for item in items if not isinstance(item, str) or not item]
     if bad:
         raise TypeError(f"only= takes non-empty metric names or glob patterns, got {bad!r}")

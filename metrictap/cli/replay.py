@@ -7,7 +7,7 @@ again after an interrupted replay, never sends a point twice. Credentials are ne
 spool: they come from the environment (``MLFLOW_TRACKING_TOKEN``, ...) or ``--tracking_uri``.
 
 Imported where used, not at module level: ``metrictap.delivery``, ``metrictap.errors``,
-``metrictap.sinks``, ``mlflow``; so that ``import metrictap`` and ``metrictap --help`` stay light
+``metrictap.sinks``, ``mlflow``, ``os``; so that ``import metrictap`` and ``metrictap --help`` stay light
 and never load a framework, MLflow or a part of metrictap that the call does not need.
 """
 
@@ -16,8 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from metrictap.errors import UsageError
+
+if TYPE_CHECKING:
+    from metrictap.delivery.spool import Spool
 
 
 def add_arguments(parser: argparse.ArgumentParser, _name: str) -> None:
@@ -71,9 +75,35 @@ def run(args: argparse.Namespace) -> int:
         left = before - courier.delivered - sum(courier.dropped.values())
         print(f"{path}: {courier.delivered} points delivered to run {sink.run_id}, "  # noqa: T201
               f"{courier.dropped['invalid']} refused as invalid, {left} left")
-        if completed and end is not None and sink.run_id == spool.run_id:
-            from mlflow import MlflowClient
-
-            MlflowClient(sink.tracking_uri).set_terminated(sink.run_id, end[0], end[1])
+        if spool.skipped:
+            print(_skipped(spool), file=sys.stderr)  # noqa: T201
+            status = 1
+        if completed and sink.run_id == spool.run_id:
+            _end_run(spool, sink.tracking_uri or spool.tracking_uri, end)
         status = status or (0 if completed else 1)
     return status
+
+
+def _end_run(spool: Spool, tracking_uri: str, end: tuple[str, int] | None) -> None:
+    """Set the end status the spool records; end KILLED a run metrictap started whose process died before ending it."""
+    import os
+
+    from metrictap.sinks.mlflow import RunRequests
+
+    if end is None:
+        if not spool.owned:
+            return
+        end = ("KILLED", int(os.stat(spool.path).st_mtime * 1000))  # the last write: about when the process died
+        print(f"{spool.path}: run {spool.run_id} was started by metrictap and never ended (its process died): "  # noqa: T201
+              "ending it KILLED")
+    RunRequests(tracking_uri).end(spool.run_id, *end)
+
+
+def _skipped(spool: Spool, shown: int = 10) -> str:
+    """One line naming the spool's lines that are not points, and why (the first *shown* of them)."""
+    first = sorted(spool.skipped.items())[:shown]
+    numbers = spool.line_numbers([offset for offset, _ in first])
+    lines = [f"line {number} ({reason})" for number, (_, reason) in zip(numbers, first, strict=True)]
+    more = len(spool.skipped) - shown
+    return (f"metrictap replay: {spool.path}: {len(spool.skipped)} lines are not points and were skipped: "
+            f"{', '.join(lines)}{f', and {more} more' if more > 0 else ''}")

@@ -25,11 +25,10 @@ from typing import Any
 
 from metrictap.adapting.names import sanitize
 from metrictap.cli.registry import checkpoint_step
+from metrictap.credentials import scrub, scrub_text
 
 MAX_PARAM_KEY, MAX_PARAM_VALUE = 250, 6000  # MLflow's limits
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:token|key|secret|password|sig|signature|access_token)=)[^&]*")
 
 
 def default_tracking_uri() -> str:
@@ -39,11 +38,6 @@ def default_tracking_uri() -> str:
     pointing at the first folder it was used in.
     """
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.abspath('mlflow.db')}"
-
-
-def redact(uri: str) -> str:
-    """*uri* with user info and secret-looking query values replaced, safe to print and log."""
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("***@", uri))
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -85,8 +79,8 @@ def check_store(tracking_uri: str) -> None:
     except Exception as exc:  # noqa: BLE001 - MLflow raises a different type per store; each means unusable
         text = str(exc).strip() or type(exc).__name__
         cause = _ERRNO.search(text)
-        reason = cause[0] if cause else text.splitlines()[0][:300]
-        raise ConnectionError(f"the tracking store {redact(tracking_uri)} cannot be used: {reason}") from None
+        reason = scrub_text(cause[0] if cause else text.splitlines()[0][:300])
+        raise ConnectionError(f"the tracking store {scrub(tracking_uri)} cannot be used: {reason}") from None
 
 
 class Uploader:
@@ -156,8 +150,10 @@ class RunSession:
     """The MLflow run a command logs into: created here, or joined from ``MLFLOW_RUN_ID`` and left open.
 
     A job scheduler (Azure ML, for one) creates the run and sets ``MLFLOW_RUN_ID``; the command
-    then joins that run and never ends it, since the scheduler owns its status. The session
-    uses ``MlflowClient`` with an explicit run id throughout: MLflow's fluent API keeps the active
+    then joins that run and never ends it, since the scheduler owns its status. A run the session
+    creates belongs to a :class:`~metrictap.tap.run_owner.RunOwner`, the owner of a tap's runs too,
+    which creates and ends it with requests bounded to seconds. The session uses
+    ``MlflowClient`` with an explicit run id throughout: MLflow's fluent API keeps the active
     run per thread and ends it at interpreter exit, which would end a joined run too.
 
     A *resumed* run (``--resume``) is reopened (RUNNING again) and ended here like a new one.
@@ -171,6 +167,9 @@ class RunSession:
         self.run_id = ""
         self.uploader: Uploader | None = None
         self._client: Any = None
+        from metrictap.tap.run_owner import RunOwner
+
+        self._owner = RunOwner()  # owns the run it creates; a joined run has no owner here
 
     def start(self, params: Mapping[str, str], tags: Mapping[str, str]) -> str:
         """Open the run, record *params* and *tags*, and start the artifact uploader; returns the run id."""
@@ -185,10 +184,10 @@ class RunSession:
             self.experiment = client.get_experiment(run.info.experiment_id).name
             if self.resumed:
                 client.update_run(run.info.run_id, status="RUNNING")
+                self._owner.adopt(self.tracking_uri, run.info.run_id)  # a resumed run is ended like a created one
         else:
-            found = client.get_experiment_by_name(self.experiment)
-            experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
-            run = client.create_run(experiment_id, run_name=self.run_name, tags=resolve_tags())
+            run = self._owner.start(self.tracking_uri, None, experiment_name=self.experiment, run_name=self.run_name,
+                                    tags=resolve_tags(), caller="metrictap")
         self.run_id = run.info.run_id
         known = run.data.params
         client.log_batch(self.run_id, params=[Param(key, value) for key, value in params.items() if key not in known],
@@ -213,21 +212,24 @@ class RunSession:
 
     def describe(self) -> str:
         """Where the run is and how to look at it, for the console."""
-        uri = redact(self.tracking_uri)
+        uri = scrub(self.tracking_uri)
         how = (f"open {uri.rstrip('/')}/#/runs/{self.run_id}" if uri.startswith(("http://", "https://"))
                else f"mlflow ui --backend-store-uri {uri}")
         joined = " (joined; its status stays with its owner)" if self.joined else ""
         return f"MLflow run {self.run_id}{joined} in {uri}, experiment {self.experiment!r}; view it: {how}"
 
-    def end(self, status: str, timeout: float = 60.0) -> list[str]:
-        """Finish the uploads and set *status* unless the run was joined; returns problems worth printing."""
+    def end(self, status: str, timeout: float = 60.0, spool_folder: str | None = None) -> list[str]:
+        """Finish the uploads and set *status* unless the run was joined; returns problems worth printing.
+
+        The status is set by the run's :class:`~metrictap.tap.run_owner.RunOwner`, within seconds: if
+        the server does not take it, it waits in a spool in *spool_folder* for ``metrictap replay``.
+        """
         problems: list[str] = []
         if self.uploader is not None:
             if not self.uploader.close(timeout):
                 problems.append(f"artifact uploads still running after {timeout:.0f} s")
             problems += [f"could not upload {path}: {reason}" for path, reason in self.uploader.failed]
-        if self._client is not None and not self.joined:
-            self._client.set_terminated(self.run_id, status)
+        self._owner.close(status, spool_folder=spool_folder)
         return problems
 
 

@@ -46,10 +46,10 @@ from metrictap.cli.runs import (
     default_tracking_uri,
     flatten,
     logged_through,
-    redact,
     uploading_checkpoints,
 )
 from metrictap.cli.videos import VideoWatcher
+from metrictap.credentials import scrub_text
 from metrictap.errors import UsageError
 from metrictap.tap.ranks import current_rank
 from metrictap.tap.schedule import parse_every
@@ -112,7 +112,8 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
         every = parse_every(args.mlflow_log_interval)
     except ValueError as exc:
         raise UsageError(str(exc).replace("every=", "--mlflow_log_interval ")) from None
-    only = {name.strip() for name in args.metrics.split(",") if name.strip()} if args.metrics else None
+    only = _metrics(args.metrics)
+    _check_length_and_device(args)
     if (args.checkpoint and args.checkpoint not in CHECKPOINT_SELECTORS and not is_mlflow_uri(args.checkpoint)
             and not os.path.isfile(args.checkpoint)):
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file; accepted: a checkpoint file (.pt), "
@@ -126,6 +127,39 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
     if getattr(args, "episodes", 1) < 1:
         raise UsageError(f"--episodes {args.episodes}: must be at least 1")
     return every, only
+
+
+def _metrics(text: str | None) -> set[str] | None:
+    """``--metrics NAME,...`` as the ``only=`` set; a value that names nothing is a mistake, not "log nothing"."""
+    if text is None:
+        return None
+    only = {name.strip() for name in text.split(",") if name.strip()}
+    if not only:
+        raise UsageError(f"--metrics {text!r} names no metric; accepted: canonical names or glob patterns "
+                         "separated by commas, e.g. --metrics episode_reward_mean,policy_loss")
+    return only
+
+
+def _check_length_and_device(args: argparse.Namespace) -> None:
+    """``--timesteps``/``--max_iterations`` of at least 1, and a ``--device`` torch knows and this machine has."""
+    for flag in ("timesteps", "max_iterations"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag} {value}: must be at least 1")
+    if args.device is not None:
+        _check_device(args.device)
+
+
+def _check_device(device: str) -> None:
+    """A device torch cannot parse, or one this machine lacks, fails before anything is built."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device}: not a torch device ({exc}); accepted: cpu, cuda, cuda:N, mps") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: this machine has no CUDA device torch can use; accepted here: cpu")
 
 
 @contextlib.contextmanager
@@ -208,7 +242,7 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     session = RunSession(uri, args.experiment or training.task,
                          args.run_name or training.config["agent"]["experiment"]["experiment_name"],
                          getattr(args, "run_id", None), resumed=resumed)
-    session.start(_params(training, args, every), _tags(training, args))
+    _open(session, training, args, every)
     session.save_config(training.config, str(getattr(agent, "experiment_dir", ".")))
     print(f"metrictap: {session.describe()}", flush=True)  # noqa: T201 - the command's own output
     last = MemorySink()
@@ -216,7 +250,7 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     later = ending if ending is not None else contextlib.ExitStack()
     if getattr(args, "register_model", None):  # runs after _end (last in, first out): once the run is FINISHED
         later.callback(_register, training, args, session, outcome, last)
-    later.callback(_end, session, outcome, last, prefix)
+    later.callback(_end, session, outcome, last, prefix, str(getattr(agent, "experiment_dir", ".")))
     code = 1
     try:
         _upload_as_written(later, agent, session, start, already)
@@ -236,6 +270,14 @@ def _run(training: Training, args: argparse.Namespace, every: Any, only: set[str
     return code
 
 
+def _open(session: RunSession, training: Training, args: argparse.Namespace, every: Any) -> None:
+    """Start the session's run; a server lost since the store was checked is one usage line, not a traceback."""
+    try:
+        session.start(_params(training, args, every), _tags(training, args))
+    except ConnectionError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _upload_as_written(later: contextlib.ExitStack, agent: Any, session: RunSession, start: int,
                        already: int | None) -> None:
     """Checkpoints and videos go up as they are written, until *later* closes (videos first, then the rest)."""
@@ -245,10 +287,10 @@ def _upload_as_written(later: contextlib.ExitStack, agent: Any, session: RunSess
                                          session.uploader))
 
 
-def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str) -> None:
-    """Finish the uploads, set the run's status, and say how it ended."""
+def _end(session: RunSession, outcome: dict[str, str], last: Any, prefix: str, folder: str) -> None:
+    """Finish the uploads, set the run's status (waiting in a spool in *folder* if need be), and say how it ended."""
     status = outcome["status"]
-    for problem in session.end(status):
+    for problem in session.end(status, spool_folder=folder):
         print(f"metrictap: {problem}", file=sys.stderr)  # noqa: T201
     print(f"metrictap: run {status}: {_summary(last, prefix)}", flush=True)  # noqa: T201
 
@@ -317,4 +359,4 @@ def _params(training: Training, args: argparse.Namespace, every: Any) -> dict[st
 
 def _tags(training: Training, args: argparse.Namespace) -> dict[str, str]:
     return {"task": training.task, "backend": training.backend, "host": socket.gethostname(),
-            "metrictap.command": " ".join(["metrictap", *(redact(item) for item in args.typed)])}
+            "metrictap.command": scrub_text(" ".join(["metrictap", *args.typed]))}

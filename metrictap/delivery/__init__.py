@@ -20,26 +20,38 @@ from metrictap.sinks.mlflow import MlflowSink
 
 
 def couriers_for(sinks: Sequence[Any], spool: str | None, on_error: Callable[[str, BaseException], None], *,
-                 process: bool = False) -> list[Courier]:
+                 process: bool = False, owned_run: str | None = None) -> list[Courier]:
     """One courier per sink: MLflow sinks write ahead to a new spool in the directory *spool* unless it is None.
 
-    With *process*, a child process delivers each spool (:mod:`metrictap.delivery.process`).
+    With *process*, a child process delivers each spool (:mod:`metrictap.delivery.process`). A spool
+    for *owned_run*, the run the tap started, says so in its header.
     """
     couriers: list[Courier] = []
-    for sink in sinks:
-        if isinstance(sink, MlflowSink) and spool is not None:
-            try:
-                file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri())
-            except OSError as exc:
-                raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
-                              "pass spool=<a writable directory>, or spool=False to keep points in memory only"
-                              ) from exc
-            if process:  # imported here: `python -m metrictap.delivery.process` must not find itself imported
-                from metrictap.delivery.process import ProcessCourier
-
-                couriers.append(ProcessCourier(sink, file, on_error=on_error))
-            else:
-                couriers.append(SpoolCourier(sink, file, on_error=on_error))
-        else:
-            couriers.append(MemoryCourier(sink, on_error=on_error))
+    try:
+        couriers.extend(_courier_for(sink, spool, on_error, process=process, owned_run=owned_run) for sink in sinks)
+    except BaseException:
+        for courier in couriers:
+            courier.discard()
+        raise
     return couriers
+
+
+def _courier_for(sink: Any, spool: str | None, on_error: Callable[[str, BaseException], None], *,
+                 process: bool, owned_run: str | None) -> Courier:
+    if not isinstance(sink, MlflowSink) or spool is None:
+        return MemoryCourier(sink, on_error=on_error)
+    try:
+        file = Spool.create(spool, run_id=sink.run_id, tracking_uri=sink.resolved_uri(),
+                            owned=owned_run is not None and owned_run == sink.run_id)
+    except OSError as exc:
+        raise OSError(exc.errno, f"spool={spool!r}: cannot write a spool there ({exc.strerror}); "
+                      "pass spool=<a writable directory>, or spool=False to keep points in memory only") from exc
+    try:
+        if process:  # imported here: `python -m metrictap.delivery.process` must not find itself imported
+            from metrictap.delivery.process import ProcessCourier
+
+            return ProcessCourier(sink, file, on_error=on_error)
+        return SpoolCourier(sink, file, on_error=on_error)
+    except BaseException:
+        file.close(remove=True)
+        raise

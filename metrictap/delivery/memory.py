@@ -32,6 +32,9 @@ class MemoryCourier(Courier):
     def put(self, window: Emission) -> None:
         """Queue the window; beyond the backlog, drop the oldest ones."""
         with self._lock:
+            if self._stopped:  # only after an interrupted exit
+                self._lost_after_stop(len(window[2]))
+                return
             self._windows.append(window)
             self.handed += len(window[2])
             self._held += len(window[2])

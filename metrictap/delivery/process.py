@@ -23,12 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from metrictap.delivery.courier import RunEnd, SpoolCourier
+from metrictap.delivery.courier import RunEnd, SpoolCourier, remaining
 from metrictap.delivery.spool import Spool
-from metrictap.sinks.mlflow import MlflowSink
+from metrictap.sinks.mlflow import MlflowSink, RunRequests
+from metrictap.sinks.protocol import Point
 
 ORPHAN_SECONDS = 30.0
 STOP_SECONDS = 2.0  # how long a stopped child may take to close the spool before it is killed
@@ -45,6 +46,15 @@ class ProcessCourier(SpoolCourier):
                                "batch_size": sink.batch_size, "timeout": sink.timeout,
                                "max_requests_per_second": sink.max_requests_per_second}))
 
+    @property
+    def spooled(self) -> int:
+        """Points written to the spool file and not yet delivered or dropped, as the child reports."""
+        return max(0, self.flushed - self.delivered - sum(self.dropped.values()))
+
+    def _hold(self, points: Sequence[Point]) -> None:
+        """The spool cannot be written: the child, which sends only from the file, will never see *points*."""
+        self.dropped["spool_full"] += len(points)
+
     def flush(self) -> None:
         """Write the buffered points to the spool file, then tell the child."""
         super().flush()
@@ -58,7 +68,8 @@ class ProcessCourier(SpoolCourier):
     def close(self, deadline: float) -> None:
         """Exit began: the child lets no request outlast *deadline*."""
         self._deadline = deadline
-        self._tell(f"close {max(0.0, deadline - time.monotonic()):.3f}")
+        left = remaining(deadline)
+        self._tell(f"close {'inf' if left is None else f'{left:.3f}'}")
 
     def settle(self, run_end: RunEnd | None) -> bool:
         """Whether the child delivered everything; if not, stop it and leave the rest in the spool."""
@@ -76,6 +87,15 @@ class ProcessCourier(SpoolCourier):
             self._stopped = True
             self._leave(run_end)
         return False
+
+    def discard(self) -> None:
+        """Stop the child before it delivered anything, then remove the spool."""
+        self._child.kill()
+        self._child.wait(STOP_SECONDS)
+        for pipe in (self._child.stdin, self._child.stdout):
+            if pipe is not None:
+                pipe.close()
+        super().discard()
 
     def _tell(self, line: str) -> None:
         with self._lock:
@@ -134,9 +154,10 @@ class _ReportingCourier(SpoolCourier):
     def _error(self, label: str, exc: BaseException) -> None:
         self.report({"error": label, "message": repr(exc)})
 
-    def _mark(self, offset: int) -> None:
-        super()._mark(offset)
+    def _mark(self, offset: int) -> bool:
+        marked = super()._mark(offset)
         self.report({"delivered": self.delivered, "dropped": dict(self.dropped)})
+        return marked
 
 
 def main() -> int:
@@ -145,15 +166,29 @@ def main() -> int:
     sink = MlflowSink(settings["run_id"], settings["tracking_uri"], batch_size=settings["batch_size"],
                       timeout=settings["timeout"], max_requests_per_second=settings["max_requests_per_second"])
     out, sys.stdout = sys.stdout, sys.stderr  # anything MLflow prints must not mix with the reports
-    courier = _ReportingCourier(sink, Spool.open(settings["spool"]), out)
+    spool = Spool.open(settings["spool"])
+    courier = _ReportingCourier(sink, spool, out)
+    orphaned = threading.Event()
     courier.thread.start()
-    threading.Thread(target=_listen, args=(courier,), daemon=True).start()
+    threading.Thread(target=_listen, args=(courier, orphaned), daemon=True).start()
     courier.thread.join()  # ends once everything is delivered after `finish`, or once stopped
     courier.report({"completed": courier.completed})
+    if orphaned.is_set() and courier.completed and spool.owned:
+        _end_orphaned_run(sink)
     return 0
 
 
-def _listen(courier: SpoolCourier) -> None:
+def _end_orphaned_run(sink: MlflowSink) -> None:
+    """The training process died and its run, which metrictap started, is delivered: end it KILLED.
+
+    The spool that said the run was never ended is gone now that it is delivered, so no replay
+    could do it later. If the server does not take the status, the run stays RUNNING.
+    """
+    with contextlib.suppress(Exception):
+        RunRequests(sink.resolved_uri()).end(sink.run_id, "KILLED")
+
+
+def _listen(courier: SpoolCourier, orphaned: threading.Event) -> None:
     """Carry out the parent's commands; when the parent is gone, finish within ``ORPHAN_SECONDS``, then stop."""
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
@@ -166,6 +201,7 @@ def _listen(courier: SpoolCourier) -> None:
         elif command == "stop":
             courier.settle(None)
             return
+    orphaned.set()
     deadline = time.monotonic() + ORPHAN_SECONDS
     courier.finish()
     courier.close(deadline)

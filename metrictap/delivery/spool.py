@@ -19,9 +19,9 @@ import json
 import math
 import os
 import time
-import urllib.parse
 from pathlib import Path
 
+from metrictap.credentials import scrub
 from metrictap.errors import SpoolError
 from metrictap.sinks.protocol import Point
 
@@ -36,14 +36,6 @@ _serial = itertools.count()
 _writev = hasattr(os, "writev")  # not on Windows
 
 
-def public_uri(uri: str) -> str:
-    """*uri* without user, password or query: a spool never stores credentials."""
-    parts = urllib.parse.urlsplit(uri)
-    if not parts.netloc:
-        return uri
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-
-
 class Spool:
     """One spool file: appended by the emitter thread, read and marked by one delivery thread."""
 
@@ -55,16 +47,21 @@ class Spool:
         self._heads: dict[str, str] = {}
         self.buffered = 0
         self.delivered = int(header["delivered"])  # type: ignore[call-overload]
+        self.skipped: dict[int, str] = {}  # byte offset of each line read that is not a point -> why
 
     @classmethod
-    def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str) -> Spool:
-        """A new, empty spool for *run_id* in *directory* (created if missing)."""
+    def create(cls, directory: str | os.PathLike[str], *, run_id: str, tracking_uri: str, owned: bool = False) -> Spool:
+        """A new, empty spool for *run_id* in *directory* (created if missing).
+
+        *owned* records that metrictap started the run and so must end it: a spool that says so
+        but holds no end status was left by a process that died, and replay ends the run KILLED.
+        """
         folder = Path(directory).resolve()  # the exit warning names it: absolute, so it can be found from anywhere
         folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = folder / f"metrictap-{run_id}-{stamp}-{os.getpid()}-{next(_serial)}{SUFFIX}"
-        rest = json.dumps({"format": FORMAT, "run_id": run_id, "tracking_uri": public_uri(tracking_uri),
-                           "created": stamp, "pid": os.getpid()})[1:]
+        rest = json.dumps({"format": FORMAT, "run_id": run_id, "tracking_uri": scrub(tracking_uri),
+                           "created": stamp, "pid": os.getpid(), "owned": owned})[1:]
         first = len(_LEAD) + _WIDTH + 2 + len(rest.encode()) + 1
         line = f"{_LEAD}{first:<{_WIDTH}d}, {rest}\n"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -85,12 +82,24 @@ class Spool:
             header = None
         if not isinstance(header, dict) or header.get("format") != FORMAT or not line.startswith(_LEAD.encode()):
             raise SpoolError(f"{os.fspath(path)!r} is not a metrictap spool (its first line is not a {FORMAT} header)")
+        mark, size = header.get("delivered"), os.stat(path).st_size
+        if type(mark) is not int or not len(line) <= mark <= size:
+            raise SpoolError(f"{os.fspath(path)!r}: its header's delivered mark is {mark!r}, not a byte offset between "
+                             f"the end of the header ({len(line)}) and the end of the file ({size}): the file "
+                             "was cut short or edited; nothing was sent, since what was delivered cannot be known")
+        if not isinstance(header.get("run_id"), str) or not isinstance(header.get("tracking_uri"), str):
+            raise SpoolError(f"{os.fspath(path)!r}: its header names no run_id and tracking_uri strings")
         return cls(os.fspath(path), header, writable=False)
 
     @property
     def run_id(self) -> str:
         """The run the points were collected for."""
         return str(self.header["run_id"])
+
+    @property
+    def owned(self) -> bool:
+        """Whether metrictap started the run, and so is the one to end it."""
+        return self.header.get("owned") is True
 
     @property
     def tracking_uri(self) -> str:
@@ -122,6 +131,23 @@ class Spool:
         allocation that large raises glibc's mmap threshold (up to 32 MB), after which such
         buffers come from the heap and the process keeps their memory.
         """
+        size = os.fstat(self._writer).st_size
+        try:
+            written = self._write_out()
+        except OSError:
+            os.ftruncate(self._writer, size)  # no piece of a line stays behind: the file holds whole lines only
+            raise
+        self._buffer, self.buffered = [], 0
+        return written
+
+    def unwritten(self) -> list[Point]:
+        """The buffered points, taken out of the buffer: after a failed :meth:`flush`, what did not reach the file."""
+        lines = "".join(self._buffer).splitlines()
+        self._buffer, self.buffered = [], 0
+        return [Point(str(name), float(value), int(step), int(stamp))
+                for name, value, step, stamp in json.loads("[" + ",".join(lines) + "]")]
+
+    def _write_out(self) -> int:
         pieces: list[bytes] = []
         piece: list[str] = []
         size = 0
@@ -142,12 +168,14 @@ class Spool:
             pieces = pieces[done:]
             if written:
                 pieces[0] = pieces[0][written:]
-        written, self.buffered = self.buffered, 0
-        self._buffer = []
-        return written
+        return self.buffered
 
     def read(self, offset: int, limit: int) -> tuple[list[Point], list[int]]:
-        """Up to *limit* whole points from byte *offset*, with the offset just after each of them."""
+        """Up to *limit* whole points from byte *offset*, with the offset just after each of them.
+
+        A line that is not a point (garbage, a flipped byte, wrong types) is skipped and kept in
+        :attr:`skipped` with its reason; the points around it are read as usual.
+        """
         points: list[Point] = []
         ends: list[int] = []
         while len(points) < limit:
@@ -156,13 +184,27 @@ class Spool:
             if not lines:  # names are at most 250 characters: a line is far shorter than a chunk
                 break
             taken = lines[: limit - len(points)]
-            items = json.loads(b"[" + b",".join(taken) + b"]")  # one parse for the chunk, not one per line
+            try:
+                items = json.loads(b"[" + b",".join(taken) + b"]")  # one parse for the chunk, not one per line
+            except ValueError:
+                items = None
+            if not isinstance(items, list) or len(items) != len(taken):  # a bad line: parse them one by one
+                items = [_parse(line) for line in taken]
             for line, item in zip(taken, items, strict=True):
-                offset += len(line) + 1
-                if isinstance(item, list):
-                    points.append(Point(str(item[0]), float(item[1]), int(item[2]), int(item[3])))
+                start, offset = offset, offset + len(line) + 1
+                point = _point(item)
+                if isinstance(point, Point):
+                    points.append(point)
                     ends.append(offset)
+                elif point:
+                    self.skipped[start] = point
         return points, ends
+
+    def line_numbers(self, offsets: list[int]) -> list[int]:
+        """The 1-based numbers of the lines starting at byte *offsets*, read from the path (the spool may be closed)."""
+        with Path(self.path).open("rb") as file:
+            data = file.read(max(offsets, default=0))
+        return [data.count(b"\n", 0, offset) + 1 for offset in offsets]
 
     def count(self) -> int:
         """How many points lie beyond the delivered offset."""
@@ -214,3 +256,31 @@ class Spool:
         self._writer = self._reader = -1
         if remove:
             Path(self.path).unlink(missing_ok=True)
+
+
+_NOT_JSON = object()
+
+
+def _parse(line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _point(item: object) -> Point | str:  # noqa: PLR0911 - one reason for each way a line can be wrong
+    """The point a parsed line holds; otherwise why it is not one (empty for the run's end record)."""
+    if item is _NOT_JSON:
+        return "not JSON"
+    if isinstance(item, dict):
+        return "" if "end_run" in item else "an object that is not a run's end record"
+    if not isinstance(item, list) or len(item) != 4:  # noqa: PLR2004 - name, value, step, time
+        return "not a [name, value, step, time] point"
+    name, value, step, stamp = item
+    if not isinstance(name, str) or not name:
+        return f"name {name!r} is not a string"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"value {value!r} is not a number"
+    if isinstance(step, bool) or not isinstance(step, int) or isinstance(stamp, bool) or not isinstance(stamp, int):
+        return f"step {step!r} and time {stamp!r} are not both integers"
+    return Point(name, float(value), step, stamp)

@@ -67,17 +67,20 @@ class Emitter:
         return self._queue.qsize()
 
     def close(self, timeout: float, run_end: RunEnd | None = None) -> bool:
-        """Deliver everything posted so far within *timeout* seconds; True if it all went out.
+        """Deliver everything posted so far within *timeout* seconds (``inf``: wait for ever); True if it all went out.
 
-        What is left stays in the spools, together with *run_end* (run id, status) for a run
-        that could not be ended now; an interrupt (Ctrl-C) leaves at once with the spools intact.
+        The emitter's own work (naming and reducing what training posted) involves no network, so it
+        is always finished first: every window reaches its couriers, and so a spool, before they are
+        settled. What the sinks did not take stays in the spools, together with *run_end* (run id,
+        status) for a run that could not be ended now; an interrupt (Ctrl-C) leaves at once with the
+        spools intact.
         """
         deadline = time.monotonic() + timeout
         try:
             self._queue.put(_STOP)
             for courier in self.couriers:
                 courier.close(deadline)
-            self.thread.join(timeout)
+            self.thread.join()
             for courier in self.couriers:
                 courier.join(deadline)
         finally:
@@ -135,11 +138,9 @@ class Emitter:
         """Process one message; True if it closed a window with values in it."""
         try:
             if isinstance(message, Rows):
-                successes = None
-                if message.successes is not None:
-                    successes = to_numpy([_or_nan(item, message.rewards[0]) for item in message.successes])
+                rewards = to_numpy(message.rewards)
                 dones = to_numpy(message.terminated).astype(bool) | to_numpy(message.truncated).astype(bool)
-                self._steps.append((to_numpy(message.rewards), dones, successes))
+                self._steps.append((rewards, dones, _flags(message.successes, rewards)))
             elif isinstance(message, Close):
                 self._account(message.rows)
                 points = [] if message.stamped is None else [(message.stamped[0], self._stamped(message.stamped[1]))]
@@ -230,6 +231,7 @@ class Emitter:
             window.add(route, items)
         values = window.values()
         values.update(self._episodes.close())
+        window.dropped.update(self._episodes.take_skipped())
         values.update(close.measured)
         for name, value in close.fallback.items():
             if name not in values:
@@ -261,9 +263,14 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _or_nan(flags: Any, like: Any) -> Any:
-    if flags is not None:
-        return flags
+def _flags(successes: list[Any] | None, rewards: Any) -> Any:
+    """The chunk's success flags shaped like its *rewards*; None when there are none, or they do not fit the envs."""
+    if successes is None:
+        return None
     import numpy as np
 
-    return np.full(len(like), np.nan)
+    try:
+        flags = to_numpy([np.full(rewards.shape[1], np.nan) if item is None else item for item in successes])
+    except (TypeError, ValueError, RuntimeError):  # rows of different lengths: flags of a different shape than envs
+        return None
+    return flags if flags.shape == rewards.shape else None

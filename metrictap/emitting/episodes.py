@@ -5,6 +5,11 @@ exist only when TensorBoard writing is on. Instead, the training thread records 
 rewards and done flags (a copy on the rewards' own device, no host sync), and this module
 replays them in chunks, vectorised over time and envs, to find every finished episode exactly.
 
+A reward that is not finite (NaN, ±inf) is counted and left out of ``cumulative_rewards`` and
+``mean_rewards``, so one bad step does not poison them for the rest of the run; the episode it
+falls in has no finite return, so it is counted as a non-finite episode and left out of every
+episode mean. The next episode of that env starts clean.
+
 Imported where used, not at module level: ``numpy``, ``torch``; so that ``import metrictap`` and
 ``metrictap --help`` stay light and never load a framework, MLflow or a part of metrictap that the
 call does not need.
@@ -44,6 +49,7 @@ class Episodes:
         self._finished: list[tuple[float, float]] = []
         self._reward_sum = 0.0
         self._reward_count = 0
+        self.non_finite_rewards = self.non_finite_episodes = 0  # since the last take_skipped()
 
     def add(self, rewards: Any, dones: Any, successes: Any = None) -> None:
         """Account for T steps of N envs: *rewards*, *dones* and optional *successes* (NaN = unknown), each (T, N).
@@ -57,13 +63,19 @@ class Episodes:
         if self._return is None or self._return.shape[0] != envs:
             self._return, self._length = np.zeros(envs), np.zeros(envs)
         done = dones.astype(bool)
-        if steps <= STEPWISE:
+        finite = np.isfinite(rewards)
+        bad = int(finite.size - np.count_nonzero(finite))
+        if bad:  # a cumulative sum across episodes would carry it for ever: step by step, it stays in its episode
+            self._replay(rewards, done, successes)
+            total = float(rewards[finite].sum())
+            self.non_finite_rewards += bad
+        elif steps <= STEPWISE:
             total = self._replay(rewards, done, successes)
         else:
             total = self._vectorised(rewards, done, successes)
         self.cumulative += total
         self._reward_sum += total
-        self._reward_count += steps * envs
+        self._reward_count += steps * envs - bad
 
     def _replay(self, rewards: Any, done: Any, successes: Any) -> float:
         for step in range(rewards.shape[0]):
@@ -101,12 +113,22 @@ class Episodes:
         import numpy as np
 
         finished = list(zip(returns.tolist(), lengths.tolist(), strict=True))
+        if not np.isfinite(returns).all():
+            kept = [episode for episode in finished if math.isfinite(episode[0])]
+            self.non_finite_episodes += len(finished) - len(kept)
+            finished = kept
         self._finished.extend(finished)
         if finished:
             self._recent.extend(finished)
             self._recent_means = None
         if flags is not None:
             self._successes.extend(flags[~np.isnan(flags)].tolist())
+
+    def take_skipped(self) -> dict[str, int]:
+        """Non-finite rewards and episodes left out since the last call, by reason, for ``tap.stats.dropped``."""
+        skipped = {"non_finite_reward": self.non_finite_rewards, "non_finite_episode": self.non_finite_episodes}
+        self.non_finite_rewards = self.non_finite_episodes = 0
+        return {reason: count for reason, count in skipped.items() if count}
 
     def close(self) -> dict[str, float]:
         """The canonical episode metrics for the window that ends now, then start a new window."""

@@ -1,11 +1,13 @@
 """The MLflow sink: one run, ``log_batch`` requests within a time budget, and the MLflow internals it needs.
 
 This is the one module of metrictap that reaches into MLflow beyond its public client: the REST
-helper it sends through (so that MLflow's process-wide retries never hold delivery), the fluent
-API's run stack (so that a run can be let go without a request), and, through
+helper it sends through (so that MLflow's process-wide retries never hold delivery, nor a tap's
+entry and exit: :class:`RunRequests`), the fluent API's run stack (so that a run can be made
+active or let go without a request), and, through
 :mod:`metrictap.sinks.mlflow_sqlite`, the tables of a sqlite store.
 
-Imported where used, not at module level: ``mlflow``, ``metrictap.sinks``; so that ``import
+Imported where used, not at module level: ``mlflow``, ``metrictap.sinks``, ``metrictap.credentials``,
+``email.utils``; so that ``import
 metrictap`` and ``metrictap --help`` stay light and never load a framework, MLflow or a part of
 metrictap that the call does not need.
 """
@@ -27,7 +29,11 @@ if TYPE_CHECKING:
 
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch request
-LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoint
+LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"  # MLflow's documented REST endpoints
+RUNS = "/api/2.0/mlflow/runs/"
+EXPERIMENTS = "/api/2.0/mlflow/experiments/"
+RUN_REQUEST_TIMEOUT = 5.0  # seconds one request to create, read or end a run may take
+CHECK_TIMEOUT = 2.0  # seconds an entry waits to learn whether an MlflowSink's run exists
 INT64 = 2**63
 TOO_MANY_REQUESTS = 429
 
@@ -99,6 +105,23 @@ class MlflowSink:
 
         return str(mlflow.get_tracking_uri())
 
+    def check_run(self, timeout: float = CHECK_TIMEOUT) -> None:
+        """Refuse a run id the store says does not exist; a store that does not answer within *timeout* passes.
+
+        Points for a run that does not exist would be refused one request at a time, for ever; a
+        server that is away, though, is what the spool is for.
+        """
+        from metrictap.credentials import scrub
+
+        try:
+            RunRequests(self.resolved_uri(), timeout=timeout).get(self.run_id)
+        except Exception as exc:  # noqa: BLE001 - only the store's own "no such run" refuses the entry
+            if getattr(exc, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+                return
+            raise ValueError(f"MlflowSink(run_id={self.run_id!r}): {scrub(self.resolved_uri())} has no such run; "
+                             "accepted: the id of an existing run (create one with mlflow.start_run() or "
+                             "MlflowClient().create_run(experiment_id))") from None
+
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Log one window now (the :class:`Sink` protocol)."""
         now = time.time_ns() // 1_000_000
@@ -148,11 +171,10 @@ class MlflowSink:
             message = response.text[:500]
         if response.status_code == 400 and self.run_id not in message:  # noqa: PLR2004 - a bad point, not a bad run
             raise RejectedPointsError(message)
-        header = response.headers.get("Retry-After", "")
-        retry_after = float(header) if header.isdigit() else None
+        wait = retry_after(response.headers.get("Retry-After", ""))
         if response.status_code == TOO_MANY_REQUESTS and self._budget is not None:
-            self._budget.hold(retry_after or 1.0)  # every sink to this host waits, not only this one
-        raise ServerError(response.status_code, message, retry_after)
+            self._budget.hold(wait or 1.0)  # every sink to this host waits, not only this one
+        raise ServerError(response.status_code, message, wait)
 
     def _log_batch(self, points: Sequence[Point]) -> None:
         from mlflow.entities import Metric
@@ -200,3 +222,144 @@ def forget_active_run() -> None:
     if runs:
         runs.pop()
     os.environ.pop("MLFLOW_RUN_ID", None)  # as end_run does: the next start_run must not resume this run
+
+
+def retry_after(header: str) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait: an integer or an HTTP date (a decimal counts its integer part)."""
+    text = header.strip()
+    if not text:
+        return None
+    whole = text.partition(".")[0]
+    if whole.isdigit():
+        return float(whole)
+    import email.utils
+    import time
+
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class RunRequests:
+    """Creates, reads and ends runs; against a server each request is sent once and waits at most *timeout* seconds.
+
+    MLflow's client would retry each for minutes (7 tries, 120 s timeouts); a tap's entry and exit
+    must not wait that long on a tracker. Other stores (sqlite, a folder) are local and go through
+    ``MlflowClient``.
+    """
+
+    def __init__(self, tracking_uri: str, *, timeout: float = RUN_REQUEST_TIMEOUT) -> None:
+        from mlflow import MlflowClient
+        from mlflow.store.tracking.rest_store import RestStore
+
+        self.tracking_uri, self.timeout = tracking_uri, timeout
+        self._client = MlflowClient(tracking_uri)
+        store = getattr(getattr(self._client, "_tracking_client", None), "store", None)
+        self._rest = store if isinstance(store, RestStore) else None
+
+    def create(self, experiment_id: str, *, run_name: str | None = None, tags: dict[str, str] | None = None) -> Any:
+        """A new RUNNING run (an ``mlflow.entities.Run``) in *experiment_id*."""
+        import time
+
+        tags = tags or {}
+        if self._rest is None:
+            return self._client.create_run(experiment_id, tags=tags, run_name=run_name)
+        from mlflow.protos.service_pb2 import CreateRun
+
+        body: dict[str, Any] = {"experiment_id": experiment_id, "start_time": time.time_ns() // 1_000_000,
+                                "user_id": tags.get("mlflow.user", ""),
+                                "tags": [{"key": key, "value": value} for key, value in tags.items()]}
+        if run_name:
+            body["run_name"] = run_name
+        return self._run(self._call(RUNS + "create", "POST", body, CreateRun.Response()).run)
+
+    def get(self, run_id: str) -> Any:
+        """The run *run_id*; an ``MlflowException`` (``RESOURCE_DOES_NOT_EXIST``) when there is none."""
+        if self._rest is None:
+            return self._client.get_run(run_id)
+        from mlflow.protos.service_pb2 import GetRun
+
+        return self._run(self._call(RUNS + "get", "GET", {"run_id": run_id}, GetRun.Response()).run)
+
+    def end(self, run_id: str, status: str, end_time_ms: int | None = None) -> None:
+        """Set the run's end *status* (FINISHED, FAILED, KILLED), without MLflow's "View run ... at URL" line."""
+        import time
+
+        end_time_ms = time.time_ns() // 1_000_000 if end_time_ms is None else end_time_ms
+        if self._rest is None:
+            self._client.set_terminated(run_id, status, end_time_ms)
+            return
+        from mlflow.protos.service_pb2 import UpdateRun
+
+        self._call(RUNS + "update", "POST", {"run_id": run_id, "status": status, "end_time": end_time_ms},
+                   UpdateRun.Response())
+
+    def experiment(self, name: str) -> str:
+        """The id of the experiment *name*, created if it does not exist yet (as ``MLFLOW_EXPERIMENT_NAME`` asks)."""
+        if self._rest is None:
+            found = self._client.get_experiment_by_name(name)
+            return str(found.experiment_id if found else self._client.create_experiment(name))
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.service_pb2 import CreateExperiment, GetExperimentByName
+
+        try:
+            answer = self._call(EXPERIMENTS + "get-by-name", "GET", {"experiment_name": name},
+                                GetExperimentByName.Response())
+            return str(answer.experiment.experiment_id)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        created = self._call(EXPERIMENTS + "create", "POST", {"name": name}, CreateExperiment.Response())
+        return str(created.experiment_id)
+
+    def _call(self, path: str, method: str, body: dict[str, Any], response: Any) -> Any:
+        from mlflow.utils import proto_json_utils, rest_utils
+
+        http_request: Any = rest_utils.http_request
+        parse_dict: Any = proto_json_utils.parse_dict
+        rest: Any = self._rest
+        sent = {"params" if method == "GET" else "json": body}
+        answer = http_request(rest.get_host_creds(), path, method, max_retries=0, backoff_factor=0,
+                              retry_codes=frozenset(), timeout=self.timeout, **sent)
+        answer = rest_utils.verify_rest_response(answer, path)
+        parse_dict(answer.json(), response)
+        return response
+
+    @staticmethod
+    def _run(proto: Any) -> Any:
+        from mlflow.entities import Run
+
+        return Run.from_proto(proto)
+
+
+def current_experiment_id(requests: RunRequests) -> str:
+    """The experiment ``mlflow.start_run()`` would use in this thread, any lookup by name through *requests*.
+
+    ``mlflow.set_experiment``'s choice first, then ``MLFLOW_EXPERIMENT_NAME`` (found or created by
+    one bounded request each: MLflow's own lookup retries for minutes), ``MLFLOW_EXPERIMENT_ID``,
+    then MLflow's default (``0``, or a notebook's experiment on Databricks).
+    """
+    import os
+
+    from mlflow.tracking import fluent
+    from mlflow.tracking.default_experiment import registry
+
+    active: Any = fluent._active_experiment_id  # noqa: SLF001 - set by mlflow.set_experiment
+    if active:
+        return str(active)
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        return requests.experiment(name)
+    return os.environ.get("MLFLOW_EXPERIMENT_ID") or str(registry.get_experiment_id() or "0")
+
+
+def activate_run(run: Any) -> None:
+    """Make *run* the calling thread's active run, as ``mlflow.start_run`` does, without its requests."""
+    from mlflow.tracking import fluent
+
+    stack: Any = fluent._active_run_stack  # noqa: SLF001 - MLflow offers no way to start a run within a time limit
+    runs = stack.get() if hasattr(stack, "get") else stack
+    active: Any = fluent.ActiveRun
+    runs.append(active(run))

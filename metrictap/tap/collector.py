@@ -12,6 +12,10 @@ emitter delivers at most once a second anyway. The steps recorded during a burst
 one :class:`Rows`, ahead of the burst's windows, each of which says how many of those steps
 are its own: the emitter then brings them to the host in one conversion instead of one per
 window.
+
+Imported where used, not at module level: ``logging``; so that ``import metrictap`` and ``metrictap
+--help`` stay light and never load a framework, MLflow or a part of metrictap that the call does not
+need.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Collector:
         self._outbox: list[object] = []
         self._handed = now
         self._success_keys = adapter.transition.success if adapter.transition else ()
+        self._odd_keys: set[str] = set()  # info keys whose success flags could not be read
         self.state = StateReader(binding)
         self.readers: dict[str, ArgumentReader] = {}
 
@@ -135,8 +140,23 @@ class Collector:
         for key in self._success_keys:
             flags = infos.get(key)
             if flags is not None:
-                return copy_flags(flags, infos.get(f"_{key}"))
+                try:
+                    return copy_flags(flags, infos.get(f"_{key}"))
+                except (TypeError, ValueError, RuntimeError) as exc:  # a bad optional input costs only itself
+                    self._odd_flags(key, flags, exc)
+                    return None
         return None
+
+    def _odd_flags(self, key: str, flags: object, error: BaseException) -> None:
+        """Say once per key that its success flags are unreadable: ``success_rate`` leaves those steps out."""
+        if key in self._odd_keys:
+            return
+        self._odd_keys.add(key)
+        import logging
+
+        logging.getLogger("metrictap").warning(
+            "metrictap: infos[%r] holds %s, not per-env success flags (%s); success_rate leaves such steps out, "
+            "everything else of them is counted", key, type(flags).__name__, error)
 
     def _after_transition(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], _result: object,
                           row: Any) -> None:
@@ -262,3 +282,4 @@ class Collector:
 
 def _started(*_call: object) -> float:
     return time.perf_counter()
+

@@ -20,6 +20,7 @@ from metrictap.tap.schedule import Every, parse_every
 from metrictap.tap.system import check_system
 
 STEP_AXES = Update.AXES
+MAX_NAME = 250  # MLflow's limit on a metric name
 DELIVERIES = ("thread", "process")
 
 
@@ -53,6 +54,7 @@ class TapOptions:
         schedule = parse_every(every)
         if strict is None:
             strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
+        _check_types(strict=strict, prefix=prefix, adapter=adapter)
         if step is not None and step not in STEP_AXES:
             raise ValueError(f"step={step!r}; accepted: None (the framework's own axis), "
                              f"{', '.join(map(repr, STEP_AXES))}")
@@ -77,6 +79,14 @@ class TapOptions:
                    delivery=delivery, system=system, system_interval=system_interval,
                    start_timestep=start_timestep, logged_through=logged_through)
 
+    def check_prefix(self, names: Iterable[str], framework: str) -> None:
+        """Refuse a prefix that would push one of *names* (those the adapter produces) past MLflow's length limit."""
+        longest = max(names, key=len, default="")
+        if len(self.prefix) + len(longest) > MAX_NAME:
+            raise ValueError(f"prefix= is {len(self.prefix)} characters long: with it, {longest!r}, a name the "
+                             f"{framework} adapter produces, would pass MLflow's {MAX_NAME}-character limit on metric "
+                             f"names; accepted: a prefix of at most {MAX_NAME - len(longest)} characters")
+
     def spool_folder(self, run_folder: str | None) -> str | None:
         """Where spools go: the directory given, else the run's own folder, else ``./metrictap-spool``.
 
@@ -89,6 +99,17 @@ class TapOptions:
         if self.spool is not True:
             return os.fspath(self.spool)
         return run_folder or os.path.join(os.getcwd(), "metrictap-spool")
+
+
+def _check_types(*, strict: object, prefix: object, adapter: object) -> None:
+    """Options of the wrong type fail here, with what is accepted, instead of deep inside the tap."""
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict={strict!r}; accepted: True, False or None (read METRICTAP_STRICT)")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix={prefix!r}; accepted: a string such as 'eval/'")
+    if adapter is not None and not isinstance(adapter, Adapter):
+        raise TypeError(f"adapter={adapter!r}; accepted: None (the shipped adapters) or a metrictap.Adapter, "
+                        "e.g. Adapter.from_toml(text)")
 
 
 def check_resume(start_timestep: object, logged_through: object) -> None:

@@ -6,9 +6,12 @@ tap does before and after it is contained and handed to the tap's ``fail`` (whic
 it, or, under ``strict``, raises it). :func:`timing` is the one hook for measuring that work: the
 bench uses it to time each wrapper's own share of a call, so the tap users run carries no timing code.
 
-Instance patches go through ``wrapt.wrap_function_wrapper`` and come off through
+Instance patches are wrapt ``FunctionWrapper`` objects and come off through
 ``wrapt.unwrap_object``, which deletes the instance slot it created or puts back the object
-that was there, so ``vars(obj)`` after a tap equals ``vars(obj)`` before it. Module functions
+that was there, so ``vars(obj)`` after a tap equals ``vars(obj)`` before it. Where that cannot be
+done, because someone wrapped the patched method during the block (``agent.update =
+functools.wraps(f)(g)``), the wrapper stays beneath theirs switched off: wrapt passes calls
+straight through while its ``enabled`` list is empty, a check made in C. Module functions
 (such as ``torch.nn.utils.clip_grad_norm_``) are shared by every tap, so they are patched once,
 reference-counted, and report to whichever tap is updating on the calling thread.
 
@@ -36,7 +39,7 @@ Arguments = Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], d
 Timer = Callable[[str, float], None]
 
 _lock = threading.Lock()
-_shared: dict[tuple[str, str], list[Any]] = {}  # (module, function) -> [handle, users]
+_shared: dict[tuple[str, str], list[Any]] = {}  # (module, function) -> [module, handle, users, enabled]
 active = threading.local()  # .collector: the collector whose update runs on this thread
 _timer: list[Timer] = []
 
@@ -171,16 +174,9 @@ class Patches:
         """Wrap *owner*'s method *name* for as long as the tap is active."""
         import wrapt
 
-        handle = wrapt.wrap_function_wrapper(owner, name, wrapper)
-
-        def unwrap() -> None:
-            if wrapt.unwrap_object(owner, name, handle, missing_ok=True) is None:
-                import logging
-
-                logging.getLogger("metrictap").warning("metrictap: %s.%s was replaced while tracked; left as it is now",
-                               type(owner).__name__, name)
-
-        self._undo.append(unwrap)
+        enabled = [True]  # emptied, the wrapper passes every call straight through
+        handle = wrapt.wrap_object(owner, name, wrapt.FunctionWrapper, (wrapper, enabled))
+        self._undo.append(lambda: _unwrap(owner, name, handle, enabled))
 
     def function(self, module: str, name: str, wrapper: Wrapper) -> bool:
         """Share the patch of ``module.name`` (importable only); False when it cannot be imported."""
@@ -196,7 +192,9 @@ class Patches:
                     return False
                 if not callable(getattr(owner, name, None)):
                     return False
-                entry = _shared[key] = [owner, wrapt.wrap_function_wrapper(owner, name, wrapper), 0]
+                enabled = [True]
+                handle = wrapt.wrap_object(owner, name, wrapt.FunctionWrapper, (wrapper, enabled))
+                entry = _shared[key] = [owner, handle, 0, enabled]
             entry[2] += 1
 
         def release() -> None:
@@ -204,7 +202,7 @@ class Patches:
                 entry[2] -= 1
                 if entry[2] == 0:
                     del _shared[key]
-                    wrapt.unwrap_object(entry[0], name, entry[1], missing_ok=True)
+                    _unwrap(entry[0], name, entry[1], entry[3])
 
         self._undo.append(release)
         return True
@@ -213,7 +211,30 @@ class Patches:
         """Run *callback* when the patches come off, in the same last-in first-out order."""
         self._undo.append(callback)
 
-    def undo(self) -> None:
-        """Remove every patch, newest first; calling it again does nothing."""
+    def undo(self) -> list[Exception]:
+        """Remove every patch, newest first, each even when another failed; the failures (again: nothing, none)."""
+        failures = []
         while self._undo:
-            self._undo.pop()()
+            try:
+                self._undo.pop()()
+            except Exception as exc:  # noqa: BLE001, PERF203 - one failed step must not leave the others applied
+                failures.append(exc)
+        return failures
+
+
+def _unwrap(owner: object, name: str, handle: Any, enabled: list[bool]) -> None:
+    """Take *handle* off ``owner.name``; where it cannot come off, leave it switched off and say so once."""
+    import wrapt
+
+    try:
+        removed = wrapt.unwrap_object(owner, name, handle, missing_ok=True)
+    except wrapt.WrapperNotOutermostError:
+        removed = None
+    if removed is None:
+        enabled.clear()
+        import logging
+
+        logging.getLogger("metrictap").warning(
+            "metrictap: %s.%s was wrapped or replaced while tracked; it is left as it is now, with the tap's "
+            "wrapper beneath it passing every call straight through", getattr(owner, "__name__", type(owner).__name__),
+            name)

@@ -11,7 +11,7 @@ import os
 import threading
 import types
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metrictap.adapting.adapter import Adapter, find_adapter
 from metrictap.adapting.binding import Binding
@@ -21,6 +21,7 @@ from metrictap.adapting.selection import Selection
 from metrictap.emitting.emitter import Emitter
 from metrictap.errors import AlreadyTrackedError
 from metrictap.sinks import SinkLike, check_sinks, is_mlflow_module
+from metrictap.sinks.mlflow import MlflowSink
 from metrictap.tap.collector import Collector
 from metrictap.tap.hooks import install_hooks
 from metrictap.tap.options import TapOptions
@@ -30,6 +31,9 @@ from metrictap.tap.run_owner import RunOwner
 from metrictap.tap.schedule import Every
 from metrictap.tap.stats import ErrorLog, TapStats
 from metrictap.tap.system import SystemSampler, samples_here
+
+if TYPE_CHECKING:  # the delivery package loads on the first entry, not on import
+    from metrictap.delivery.courier import Courier
 
 _tracked: set[int] = set()
 _tracked_lock = threading.Lock()
@@ -61,8 +65,9 @@ def track(target: object, *, sink: SinkLike | Sequence[SinkLike], every: int | s
         strict: raise errors of the tap and of sinks instead of logging and counting them; None
             reads the environment variable ``METRICTAP_STRICT`` (``1`` turns it on), so that
             a test suite can run every tap strict.
-        flush_timeout: seconds that leaving the block may wait for undelivered points; what is
-            left stays in the spool, and one warning says how much and where.
+        flush_timeout: seconds that leaving the block may wait for undelivered points (0: do not
+            wait; ``float("inf")``: until all are delivered); what is left stays in the spool, and
+            one warning says how much and where. Ending a run the tap started takes at most 5 s more.
         spool: where MLflow sinks write every point ahead before sending it: True picks the
             run's local folder (skrl: the agent's experiment directory) or ``./metrictap-spool``;
             a directory; or False to keep undelivered points in memory only.
@@ -99,12 +104,15 @@ class Tap:
         Binding.resolve(self.adapter, target)  # a target that does not fit its adapter fails here, not on entry
         self._sinks = check_sinks(sink)
         self.selection = Selection.for_adapter(options.only, self.adapter)
+        options.check_prefix(self.selection.names, self.adapter.name)
         self._errors = ErrorLog()
         self._binding: Binding | None = None
         self._collector: Collector | None = None
         self._emitter: Emitter | None = None
         self._sampler: SystemSampler | None = None
         self._patches = Patches()
+        self._couriers: list[Courier] = []
+        self._spool_folder: str | None = None
         self._run_owner = RunOwner()
         self._rank_prefix: str | None = ""
 
@@ -126,11 +134,20 @@ class Tap:
         try:
             self._start()
         except BaseException:
-            self._patches.undo()
-            with _tracked_lock:
-                _tracked.discard(id(self.target))
+            self._abort()
             raise
         return self
+
+    def _abort(self) -> None:
+        """Undo what a failed entry did: patches, spools and delivery children, the run it started."""
+        self._patches.undo()
+        for courier in self._couriers:
+            courier.discard()
+        self._couriers = []
+        self._emitter = None
+        self._run_owner.abandon()
+        with _tracked_lock:
+            _tracked.discard(id(self.target))
 
     def _start(self) -> None:
         from metrictap.delivery import couriers_for
@@ -138,12 +155,17 @@ class Tap:
         self._errors.clear()
         options = self.options
         binding = Binding.resolve(self.adapter, self.target)  # again: the owners may have changed since
+        for sink in self._sinks:
+            if isinstance(sink, MlflowSink):
+                sink.check_run()
         sinks = [self._run_owner.sink_for(sink) if is_mlflow_module(sink) else sink for sink in self._sinks]
         collector = Collector(binding, every=options.every, step_axis=options.step or binding.adapter.update.axis,
                               post=self._post, fail=self._fail, episodes=any(map(self.selection.covers, EPISODES)),
                               start_timestep=options.start_timestep)
-        couriers = couriers_for(sinks, options.spool_folder(binding.directory), self._errors.record,
-                                process=options.delivery == "process")
+        self._spool_folder = options.spool_folder(binding.directory)
+        self._couriers = couriers = couriers_for(sinks, self._spool_folder, self._errors.record,
+                                                 process=options.delivery == "process",
+                                                 owned_run=self._run_owner.run_id)
         self._emitter = Emitter(Router(binding), couriers, self.selection,
                                 prefix=f"{self._rank_prefix}{options.prefix}", depth=options.depth,
                                 logged_through=options.logged_through,
@@ -170,14 +192,25 @@ class Tap:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: types.TracebackType | None) -> None:
+        """Restore, flush and report; every step runs even when one fails, and none replaces the training's error.
+
+        A failure of the tap's own is recorded (counted and logged once); under ``strict`` it is
+        raised at the end, and only when the block itself ended without an exception.
+        """
         collector, emitter = self._collector, self._emitter
         if collector is None or emitter is None:
             return
-        self._patches.undo()
-        with _tracked_lock:
-            _tracked.discard(id(self.target))
+        try:
+            for failure in self._patches.undo():
+                self._errors.record("restore", failure)
+        finally:
+            with _tracked_lock:
+                _tracked.discard(id(self.target))
         if self._sampler is not None:  # its last sample must reach the emitter before the emitter closes
-            self._sampler.stop()
+            try:
+                self._sampler.stop()
+            except Exception as error:  # noqa: BLE001 - reported below under strict, never lost otherwise
+                self._errors.record("system metrics", error)
             self._sampler = None
         try:
             collector.close(final=True)
@@ -186,15 +219,20 @@ class Tap:
         finished = False
         try:
             finished = emitter.close(self.options.flush_timeout, self._run_owner.final_state(exc_type))
-        finally:  # Ctrl-C during the flush leaves at once, the spool intact and named in the warning
-            self._last = self.stats
-            self._collector = None
-            report = emitter.report(self.options.flush_timeout)
-            if report:
-                import logging
+        except Exception as error:  # noqa: BLE001 - Ctrl-C passes: it leaves at once, the spool intact
+            self._errors.record("flush", error)
+        finally:
+            self._collector, self._couriers = None, []
+            try:
+                report = emitter.report(self.options.flush_timeout)
+                if report:
+                    import logging
 
-                logging.getLogger("metrictap").warning("%s", report)
-            self._run_owner.end(exc_type, delivered=finished)
+                    logging.getLogger("metrictap").warning("%s", report)
+                self._run_owner.end(exc_type, delivered=finished, spool_folder=self._spool_folder)
+            except Exception as error:  # noqa: BLE001
+                self._errors.record("run end", error)
+            self._last = self._snapshot(collector, emitter)
         if self.strict and exc_type is None and self._errors.first is not None:
             raise self._errors.first
 
@@ -222,6 +260,9 @@ class Tap:
         collector, emitter = self._collector, self._emitter
         if collector is None or emitter is None:
             return getattr(self, "_last", TapStats())
+        return self._snapshot(collector, emitter)
+
+    def _snapshot(self, collector: Collector, emitter: Emitter) -> TapStats:
         points, delivered, spooled, dropped = emitter.counts()
         pending = points - delivered - sum(dropped.values())
         return TapStats(updates=collector.updates, iterations=collector.iterations,

@@ -109,3 +109,55 @@ class TestReplay:
                               timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         assert "5 points delivered" in done.stdout
+
+
+def corrupt(path, damage):
+    """Replace whole point lines of the spool at *path*: {line number: new bytes}."""
+    with open(path, "rb") as file:
+        lines = file.read().split(b"\n")
+    for number, text in damage.items():
+        lines[number - 1] = text
+    with open(path, "wb") as file:
+        file.write(b"\n".join(lines))
+
+
+def set_mark(path, mark):
+    """Rewrite the header's delivered mark as a JSON value of any type, the rest of the header kept."""
+    import json
+
+    with open(path, "rb") as file:
+        header, _, rest = file.read().partition(b"\n")
+    fields = json.loads(header)
+    fields["delivered"] = mark
+    with open(path, "wb") as file:
+        file.write(json.dumps(fields).encode() + b"\n" + rest)
+
+
+class TestCorruptSpool:
+    def test_good_lines_delivered_bad_ones_named(self, file_store, tmp_path, capsys):
+        """A spool with corrupt lines delivers every good one, names each bad line and why, and exits with 1."""
+        run_id = MlflowClient(file_store).create_run("0").info.run_id
+        path = spooled(tmp_path, run_id, file_store, 1000)
+        with open(path, "rb") as file:
+            line_700 = file.read().split(b"\n")[699]
+        flipped = line_700.replace(b"]", b"}")  # one flipped byte
+        corrupt(path, {300: b"#$%garbage", 500: b'["m0", "abc", 1, 2]', 700: flipped, 800: b'["m1", 1.0, 2]'})
+        assert main(["replay", path]) == 1
+        captured = capsys.readouterr()
+        assert len(history(file_store, run_id)) == 1000 - 4  # lines 2 to 1001 hold points, four of them corrupt
+        assert "4 lines are not points and were skipped" in captured.err
+        for reason in ("line 300 (not JSON)", "line 500 (value 'abc' is not a number)", "line 700 (not JSON)",
+                       "line 800 (not a [name, value, step, time] point)"):
+            assert reason in captured.err
+        assert main(["replay", path]) == 0  # again: the mark is past every line, nothing is sent twice
+        assert len(history(file_store, run_id)) == 996
+
+    @pytest.mark.parametrize("mark", ["x", 10**9, -5])
+    def test_bad_mark_is_refused(self, tmp_path, capsys, mark):
+        """A delivered mark that is not a byte offset inside the file ends replay with one line and status 2."""
+        path = spooled(tmp_path, "r", "sqlite:///x.db", 10)
+        set_mark(path, mark)
+        assert main(["replay", path]) == 2
+        error = capsys.readouterr().err
+        assert "delivered mark" in error
+        assert error.count("\n") == 1

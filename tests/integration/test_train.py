@@ -135,6 +135,12 @@ class TestUserErrors:
         (["--task", "Pendulum-v1", "--agent_cfg", "missing.yaml"], "No such file"),
         (["--task", "Pendulum-v1", "--tracking_uri", "http://user:secret@127.0.0.1:9"], "Connection refused"),
         (["--task", "Pendulum-v1", "--bogus", "3"], "unrecognized arguments: --bogus 3"),
+        (["--task", "Pendulum-v1", "--metrics", ","], "--metrics ',' names no metric"),
+        (["--task", "Pendulum-v1", "--timesteps", "0"], "--timesteps 0: must be at least 1"),
+        (["--task", "Pendulum-v1", "--timesteps", "-5"], "--timesteps -5: must be at least 1"),
+        (["--task", "Pendulum-v1", "--max_iterations", "-1"], "--max_iterations -1: must be at least 1"),
+        (["--task", "Pendulum-v1", "--device", "bogus"], "--device bogus: not a torch device"),
+        (["--task", "Pendulum-v1", "--tracking_uri", "http://alice:se@cret456@127.0.0.1:9"], "Connection refused"),
         (["--task", "Pendulum-v1", "--system_interval", "0"], "--system_interval 0: must be a number of seconds > 0"),
     ])
     def test_one_line_and_nothing_written(self, argv, message, capfd):
@@ -147,6 +153,7 @@ class TestUserErrors:
         assert line.startswith("metrictap train: error: ")
         assert message in line
         assert "secret" not in err
+        assert "cret456" not in err
         assert "Traceback" not in err
         assert not runs()
 
