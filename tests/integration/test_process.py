@@ -3,13 +3,12 @@
 import logging
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import mlflow
 import pytest
-from children import child_command, child_env, read_until
+from children import killed_training
 from mlflow import MlflowClient
 from mlflow_servers import free_port
 from skrl_runs import make_runner
@@ -126,19 +125,10 @@ class TestProcessDelivery:
         """When the training process is SIGKILLed, its delivery process sends what the spool holds, then exits."""
         uri, run_id = store
         before = set(deliverers())
-        training = subprocess.Popen(child_command("--tracking_uri", uri, "--run_id", run_id, "--timesteps", "100000",
-                                                  "--spool", str(tmp_path / "spools"), "--delivery", "process"),
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
-        try:
-            assert read_until(training.stdout, b"TRAINING") == b"TRAINING"
+        with killed_training("--tracking_uri", uri, "--run_id", run_id, "--timesteps", "100000",
+                             "--spool", str(tmp_path / "spools"), "--delivery", "process"):
             time.sleep(3)
             orphan = (set(deliverers()) - before).pop()
-            training.send_signal(signal.SIGKILL)
-            training.wait(30)
-        finally:
-            training.kill()
-            training.wait(30)
-            training.stdout.close()
         assert gone(orphan, 60)
         assert not list((tmp_path / "spools").glob("*.spool"))  # delivered to the end, then removed
         assert stored_count(uri, run_id) > 0

@@ -1,13 +1,11 @@
 """A run the tap owns: entry and exit bounded whatever the server does, and every run ended, if need be by replay."""
 
 import logging
-import signal
-import subprocess
 import time
 
 import mlflow
 import pytest
-from children import child_command, child_env, read_until
+from children import killed_training
 from mlflow import MlflowClient
 from mlflow_servers import SilentServer, free_port
 from proxy import FaultyProxy
@@ -128,19 +126,8 @@ class TestExit:
 def test_sigkilled_owner_ended_killed_by_replay(mlflow_server, tmp_path, capsys):
     """After SIGKILL of a training whose run the tap started, replay delivers its spool and ends the run KILLED."""
     spools = tmp_path / "spools"
-    training = subprocess.Popen(child_command("--tracking_uri", mlflow_server.uri, "--timesteps", "100000",
-                                              "--spool", str(spools)),
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
-    try:
-        run_line = read_until(training.stdout, b"TRAINING")
-        assert run_line == b"TRAINING"
+    with killed_training("--tracking_uri", mlflow_server.uri, "--timesteps", "100000", "--spool", str(spools)):
         time.sleep(3)
-        training.send_signal(signal.SIGKILL)
-        training.wait(30)
-    finally:
-        training.kill()
-        training.wait(30)
-        training.stdout.close()
     [spool] = spools.glob("*.spool")
     run_id = spool.name.split("-")[1]
     client = MlflowClient(mlflow_server.uri)
@@ -154,20 +141,10 @@ def test_sigkilled_owner_with_delivery_process(mlflow_server, tmp_path):
     """After SIGKILL of a training whose run the tap started, its delivery process sends the spool and ends the run
     KILLED itself, since no spool is left for replay to do it."""
     spools = tmp_path / "spools"
-    training = subprocess.Popen(child_command("--tracking_uri", mlflow_server.uri, "--timesteps", "100000",
-                                              "--spool", str(spools), "--delivery", "process"),
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env())
-    try:
-        run_line = read_until(training.stdout, b"TRAINING")
-        assert run_line == b"TRAINING"
+    with killed_training("--tracking_uri", mlflow_server.uri, "--timesteps", "100000", "--spool", str(spools),
+                         "--delivery", "process"):
         time.sleep(3)
         [spool] = spools.glob("*.spool")
-        training.send_signal(signal.SIGKILL)
-        training.wait(30)
-    finally:
-        training.kill()
-        training.wait(30)
-        training.stdout.close()
     run_id = spool.name.split("-")[1]
     client = MlflowClient(mlflow_server.uri)
     deadline = time.monotonic() + 90  # the orphaned child has 30 s to deliver, on a loaded machine more

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,3 +51,21 @@ def run_children(commands: list[list[str]], envs: list[dict[str, str]]) -> list[
             process.wait(30)
     return [json.loads(line.split(" ", 1)[1]) for out in outputs for line in out.splitlines()
             if line.startswith("STATS ")]
+
+
+@contextmanager
+def killed_training(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A training child run with *args*, yielded once it trains; SIGKILLed on leaving the block, as a crash would."""
+    training = subprocess.Popen(child_command(*args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                env=child_env())
+    try:
+        assert training.stdout is not None
+        assert read_until(training.stdout, b"TRAINING") == b"TRAINING"
+        yield training
+        training.send_signal(signal.SIGKILL)
+        training.wait(30)
+    finally:
+        training.kill()
+        training.wait(30)
+        if training.stdout is not None:
+            training.stdout.close()
