@@ -11,6 +11,7 @@ algorithm, final ``episode_reward_mean``, metrictap's version). Registries have 
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import re
@@ -34,9 +35,10 @@ def fetch_checkpoint(uri: str, tracking_uri: str) -> str:
     import mlflow
 
     source = _model_source(uri, tracking_uri) if uri.startswith("models:/") else uri
+    folder = tempfile.mkdtemp(prefix="metrictap-checkpoint-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the command loads it first; then it goes
     try:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri,
-                                                   dst_path=tempfile.mkdtemp(prefix="metrictap-checkpoint-"))
+        path = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=tracking_uri, dst_path=folder)
     except Exception as exc:  # noqa: BLE001 - MLflow raises a different type per store and failure
         raise UsageError(f"--checkpoint {uri}: cannot download it: {first_line(exc)}") from None
     if os.path.isdir(path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import math
 import os
 import signal
@@ -124,6 +125,10 @@ def _parse(args: argparse.Namespace) -> tuple[Any, set[str] | None]:
                          "both must be at least 1")
     if not args.system_interval > 0:
         raise UsageError(f"--system_interval {args.system_interval:g}: must be a number of seconds > 0")
+    if args.system and importlib.util.find_spec("psutil") is None:  # on by default: a missing extra turns it off
+        args.system = False
+        print("metrictap: system metrics are off: psutil is not installed (pip install 'metrictap[system]')",  # noqa: T201
+              file=sys.stderr)
     if getattr(args, "episodes", 1) < 1:
         raise UsageError(f"--episodes {args.episodes}: must be at least 1")
     return every, only

@@ -26,6 +26,7 @@ DATABRICKS_REQUESTS_PER_SECOND = 40.0
 AZURE_ML_BATCH = 250
 DATABRICKS_HOSTS = (".azuredatabricks.net", ".cloud.databricks.com", ".gcp.databricks.com")
 AUTO = "auto"
+LONGEST_HOLD = 60.0  # seconds: the longest Retry-After honoured, as the couriers' own retries cap it
 
 
 class StoreDefaults(NamedTuple):
@@ -58,6 +59,7 @@ def check_rate(rate: object) -> float | None:
     return float(rate)
 
 
+
 def host_key(tracking_uri: str) -> str:
     """What requests are counted against: the URI's scheme and host (a Databricks profile counts as a host)."""
     parsed = urlparse(tracking_uri)
@@ -82,11 +84,17 @@ class RequestBudget:
             if rate is not None and (self.rate is None or rate < self.rate):
                 self.rate = rate
 
-    def take(self) -> float:
-        """Wait for the next slot; the seconds waited."""
+    def take(self, limit: float | None = None) -> float:
+        """Wait for the next slot; the seconds waited.
+
+        A :class:`TimeoutError` (which delivery retries) where the next slot lies more than *limit*
+        seconds ahead: a request must not wait past its own time budget, nor the tap's exit deadline.
+        """
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
+            if limit is not None and start - now > limit:
+                raise TimeoutError(f"the request budget of this host has no slot within {limit:g} s")
             self._next = start + (1.0 / self.rate if self.rate else 0.0)
         wait = start - now
         if wait > 0:
@@ -94,9 +102,9 @@ class RequestBudget:
         return wait
 
     def hold(self, seconds: float) -> None:
-        """No slot for anyone in the next *seconds* (the server said so)."""
+        """No slot for anyone in the next *seconds* (the server said so), at most ``LONGEST_HOLD``."""
         with self._lock:
-            self._next = max(self._next, time.monotonic() + seconds)
+            self._next = max(self._next, time.monotonic() + min(seconds, LONGEST_HOLD))
 
 
 _budgets: dict[str, RequestBudget] = {}

@@ -160,7 +160,7 @@ class MlflowSink:
         body = {"run_id": self.run_id, "metrics": [{"key": name, "value": _json_number(value), "timestamp": stamp,
                                                     "step": step} for name, value, step, stamp in points]}
         if self._budget is not None:
-            self.budget_waited += self._budget.take()
+            self.budget_waited += self._budget.take(timeout)
         response = http_request(self._rest.get_host_creds(), LOG_BATCH, "POST", max_retries=0, backoff_factor=0,
                                 retry_codes=frozenset(), timeout=timeout, json=body)
         if response.status_code == 200:  # noqa: PLR2004 - HTTP OK

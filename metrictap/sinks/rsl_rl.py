@@ -26,7 +26,9 @@ values are rsl_rl's own. ``track(runner)`` instead measures episodes itself, als
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
+import logging
 import os
 import pathlib
 import threading
@@ -99,6 +101,10 @@ class MlflowLogWriter(LogWriter):
         from metrictap.sinks.mlflow import MlflowSink
 
         adapter = rsl_rl_adapter()
+        if system is True and importlib.util.find_spec("psutil") is None:  # on by default: a missing extra turns it off
+            logging.getLogger("metrictap").warning(
+                "metrictap: system metrics are off: psutil is not installed (pip install 'metrictap[system]')")
+            system = False
         system, system_interval = check_system(system, system_interval)
         selection = Selection.for_adapter(only, adapter)
         self.log_dir, self.flush_timeout = os.path.abspath(log_dir), flush_timeout
@@ -209,7 +215,7 @@ class MlflowLogWriter(LogWriter):
             import logging
 
             logging.getLogger("metrictap").warning("%s", report)
-        for problem in self.session.end(status):
+        for problem in self.session.end(status, spool_folder=self.log_dir):  # a status not taken waits there
             self.errors.record("upload", RuntimeError(problem))
         strict = os.environ.get("METRICTAP_STRICT", "").lower() in {"1", "true", "yes"}
         if strict and self.errors.first is not None:

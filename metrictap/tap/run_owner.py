@@ -122,8 +122,8 @@ def _leave_status(uri: str, run_id: str, status: str, folder: str | None, error:
     from metrictap.credentials import scrub
 
     if folder is None:
-        logger.warning("metrictap: could not end run %s at %s (%s); it stays RUNNING (spool=False keeps no record)",
-                       run_id, scrub(uri), _reason(error))
+        logger.warning("metrictap: could not end run %s at %s (%s); it stays RUNNING (no spool folder was given "
+                       "to keep the status for replay)", run_id, scrub(uri), _reason(error))
         return
     import time
 

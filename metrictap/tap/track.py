@@ -141,10 +141,13 @@ class Tap:
     def _abort(self) -> None:
         """Undo what a failed entry did: patches, spools and delivery children, the run it started."""
         self._patches.undo()
+        emitter, self._emitter = self._emitter, None
+        if emitter is not None and emitter.thread.is_alive():  # the entry failed after delivery had started
+            emitter.close(0.0)
         for courier in self._couriers:
             courier.discard()
         self._couriers = []
-        self._emitter = None
+        self._collector = self._binding = None
         self._run_owner.abandon()
         with _tracked_lock:
             _tracked.discard(id(self.target))
